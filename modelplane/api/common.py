@@ -1,0 +1,159 @@
+"""Shared building blocks of the modelplane.ai/v1alpha1 API: the pydantic base, metadata and label rules."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+API_VERSION = "modelplane.ai/v1alpha1"
+RESERVED_PREFIX = "modelplane.ai/"
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class ApiModel(BaseModel):
+    """Base of every API object: camelCase on the wire, unknown fields rejected (a typo must never pass)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why `key` is not a valid Kubernetes label/annotation key, or None."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"key {key!r}: prefix must be a DNS subdomain of at most 253 characters"
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        return f"key {key!r}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why `value` is not a valid Kubernetes label value, or None."""
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        return f"value {value!r}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def check_labels(labels: dict[str, str], *, user: bool) -> dict[str, str]:
+    """Validate label keys and values; user-supplied labels may not use the reserved prefix."""
+    for key, value in labels.items():
+        if user and key.startswith(RESERVED_PREFIX):
+            raise ValueError(f"key {key!r}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
+        problem = label_key_problem(key) or label_value_problem(value)
+        if problem:
+            raise ValueError(problem)
+    return labels
+
+
+def check_annotation_keys(annotations: dict[str, str]) -> dict[str, str]:
+    """Annotation keys follow label-key syntax and may not use the reserved prefix; values are free text."""
+    for key, value in annotations.items():
+        if key.startswith(RESERVED_PREFIX):
+            raise ValueError(f"key {key!r}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
+        problem = label_key_problem(key)
+        if problem:
+            raise ValueError(problem)
+        if len(value) > 8192:
+            raise ValueError(f"annotation {key!r}: value longer than 8192 characters")
+    return annotations
+
+
+def check_dns_label(value: str) -> str:
+    """A name that becomes part of Kubernetes object names must be a DNS-1123 label."""
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} must be a DNS label: lowercase alphanumerics and '-', alphanumeric at both ends")
+    return value
+
+
+Labels = Annotated[dict[str, str], Field(default_factory=dict)]
+
+
+class ObjectMeta(ApiModel):
+    """The metadata fields Modelplane reads. Cluster-scoped kinds leave `namespace` empty."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    namespace: str | None = None
+    labels: Labels
+    annotations: Labels
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_dns(cls, value: str) -> str:
+        if not _DNS_SUBDOMAIN.match(value):
+            raise ValueError(f"{value!r} must be a DNS subdomain: lowercase alphanumerics, '-' and '.'")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_labels(value, user=False)
+
+
+class LabelSelector(ApiModel):
+    """An exact-match label selector (matchLabels only, as in Modelplane)."""
+
+    match_labels: Labels
+
+    @field_validator("match_labels")
+    @classmethod
+    def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_labels(value, user=False)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(key) == value for key, value in self.match_labels.items())
+
+
+class LocalRef(ApiModel):
+    """A reference by name to an object in the same namespace."""
+
+    name: Annotated[str, Field(min_length=1)]
+
+
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+class Resource(ApiModel, Generic[SpecT]):
+    """A whole API document: apiVersion, kind, metadata, spec."""
+
+    api_version: Literal["modelplane.ai/v1alpha1"] = API_VERSION
+    kind: str
+    metadata: ObjectMeta
+    spec: SpecT
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace or ""
+
+    @property
+    def key(self) -> str:
+        """`namespace/name` for namespaced kinds, `name` for cluster-scoped ones."""
+        return f"{self.metadata.namespace}/{self.metadata.name}" if self.metadata.namespace else self.metadata.name
+
+
+DEFAULT_NAMESPACE = "default"
+
+
+class NamespacedResource(Resource[SpecT], Generic[SpecT]):
+    """A namespaced kind: an omitted namespace means `default`, as kubectl would apply it."""
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _default_namespace(cls, value: object) -> object:
+        if isinstance(value, dict) and not value.get("namespace"):
+            return {**value, "namespace": DEFAULT_NAMESPACE}
+        return value

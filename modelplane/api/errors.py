@@ -1,0 +1,45 @@
+"""Input problems: one line per problem, naming the file, the object and the field path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Origin:
+    """Where a document came from: a file (and document index in a multi-document file) or a stack config key."""
+
+    file: str
+    document: int | None = None
+
+    def __str__(self) -> str:
+        return self.file if self.document is None else f"{self.file}:{self.document}"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One invalid input: `FILE[:DOC] KIND NAMESPACE/NAME: field.path: message`."""
+
+    origin: Origin
+    kind: str
+    name: str
+    path: str
+    message: str
+    namespace: str = ""
+
+    def __str__(self) -> str:
+        obj = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.origin} {self.kind or '-'} {obj or '-'}: {where}{self.message}"
+
+
+class InvalidInputError(Exception):
+    """Raised with every problem found; nothing is planned, rendered or changed."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problem_list = sorted(problems)
+        super().__init__("\n".join(self.problems))
+
+    @property
+    def problems(self) -> list[str]:
+        return [str(problem) for problem in self.problem_list]

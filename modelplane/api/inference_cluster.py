@@ -1,0 +1,158 @@
+"""InferenceCluster: a workload cluster of the fleet, its source and its GPU node pools."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from modelplane.api.common import ApiModel, Resource
+
+Source = Literal["GKE", "EKS", "AKS", "Nebius", "Vultr", "Existing"]
+TaintEffect = Literal["NoSchedule", "NoExecute"]
+# Sources this project can provision; the others are accepted and planned, and reported as unsupported at apply time.
+PROVISIONED_SOURCES = ("EKS", "GKE", "Existing")
+
+
+class Credentials(ApiModel):
+    type: Literal["ProviderConfig", "ClusterProviderConfig"] = "ClusterProviderConfig"
+    name: Annotated[str, Field(min_length=1, max_length=253)] = "default"
+
+
+class SecretKeyRef(ApiModel):
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    key: Annotated[str, Field(min_length=1, max_length=253)] = "kubeconfig"
+
+
+class IdentitySecretRef(ApiModel):
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    key: Annotated[str, Field(min_length=1, max_length=253)] = "private_key"
+    type: Literal["GoogleApplicationCredentials", "AWSWebIdentityCredentials", "NebiusServiceAccountCredentials"] = (
+        "GoogleApplicationCredentials"
+    )
+
+
+class CacheStorage(ApiModel):
+    storage_class_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+
+
+class ExistingSource(ApiModel):
+    """A cluster that already runs; on Pulumi its kubeconfig comes from a secret stack config value."""
+
+    secret_ref: SecretKeyRef
+    identity_secret_ref: IdentitySecretRef | None = None
+    cache: CacheStorage | None = None
+
+
+class CloudSource(ApiModel):
+    region: Annotated[str, Field(min_length=1, max_length=32)]
+    kubernetes_version: str
+    credentials: Credentials = Field(default_factory=Credentials)
+
+
+class GkeSource(CloudSource):
+    kubernetes_version: str = "1.35"
+
+
+class EksSource(CloudSource):
+    kubernetes_version: str = "1.36"
+
+
+class VultrSource(CloudSource):
+    kubernetes_version: str = "v1.36.1+3"
+
+
+class AksSource(ApiModel):
+    location: Annotated[str, Field(min_length=1, max_length=32)]
+    kubernetes_version: str = "1.34"
+    credentials: Credentials = Field(default_factory=Credentials)
+
+
+class NebiusSource(ApiModel):
+    kubernetes_version: str = "1.34"
+    credentials: Credentials = Field(default_factory=Credentials)
+
+
+class ClusterSourceSpec(ApiModel):
+    source: Source
+    existing: ExistingSource | None = None
+    gke: GkeSource | None = None
+    eks: EksSource | None = None
+    aks: AksSource | None = None
+    nebius: NebiusSource | None = None
+    vultr: VultrSource | None = None
+
+    @model_validator(mode="after")
+    def _block_for_source(self) -> ClusterSourceSpec:
+        field = self.source.lower()
+        if getattr(self, field) is None:
+            raise ValueError(f"source {self.source} requires the {field} block")
+        return self
+
+
+class Taint(ApiModel):
+    key: Annotated[str, Field(min_length=1)]
+    value: str | None = None
+    effect: TaintEffect
+
+
+class CapacityBlock(ApiModel):
+    capacity_reservation_id: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^cr-[0-9a-f]+$")]
+
+
+class Infiniband(ApiModel):
+    fabric: Annotated[str, Field(min_length=1, max_length=63)]
+
+
+class Fabric(ApiModel):
+    type: Literal["None", "EFA", "InfiniBand"] = "None"
+    infiniband: Infiniband | None = None
+
+
+class NodePool(ApiModel):
+    """A pool of identical nodes of one InferenceClass."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    class_name: Annotated[str, Field(min_length=1, max_length=253)]
+    node_count: Annotated[int, Field(ge=0)] = 1
+    min_node_count: Annotated[int, Field(ge=0)] | None = None
+    max_node_count: Annotated[int, Field(ge=1)] | None = None
+    zones: list[str] = Field(default_factory=list)
+    capacity_block: CapacityBlock | None = None
+    fabric: Fabric | None = None
+
+    @property
+    def nodes(self) -> int:
+        """Declared capacity the scheduler plans against: the autoscaling ceiling, as Modelplane publishes it."""
+        return self.max_node_count if self.max_node_count is not None else self.node_count
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NodePool:
+        bounded = self.max_node_count is not None and self.min_node_count is not None
+        if bounded and self.min_node_count > self.max_node_count:  # type: ignore[operator]
+            raise ValueError("minNodeCount must not exceed maxNodeCount")
+        return self
+
+
+class InferenceClusterSpec(ApiModel):
+    cluster: ClusterSourceSpec
+    taints: list[Taint] = Field(default_factory=list)
+    node_pools: Annotated[list[NodePool], Field(min_length=1, max_length=8)]
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> InferenceClusterSpec:
+        pools = [pool.name for pool in self.node_pools]
+        duplicate_pools = sorted({name for name in pools if pools.count(name) > 1})
+        if duplicate_pools:
+            raise ValueError(f"nodePools: duplicate name(s) {', '.join(duplicate_pools)}")
+        taints = [(taint.key, taint.effect) for taint in self.taints]
+        if len(set(taints)) != len(taints):
+            raise ValueError("taints: duplicate (key, effect) pair")
+        return self
+
+
+class InferenceCluster(Resource[InferenceClusterSpec]):
+    kind: Literal["InferenceCluster"] = "InferenceCluster"
+
+    def pool(self, name: str) -> NodePool | None:
+        return next((pool for pool in self.spec.node_pools if pool.name == name), None)
