@@ -12,6 +12,14 @@ Source = Literal["GKE", "EKS", "AKS", "Nebius", "Vultr", "Existing"]
 TaintEffect = Literal["NoSchedule", "NoExecute"]
 # Sources this project can provision; the others are accepted and planned, and reported as unsupported at apply time.
 PROVISIONED_SOURCES = ("EKS", "GKE", "Existing")
+# The ReadWriteMany StorageClass each provisioned source publishes for ModelCaches (reference §5). Vultr has none:
+# its file storage is not usable from GPU nodes, so caches never match Vultr clusters.
+CACHE_STORAGE_CLASSES = {
+    "EKS": "modelplane-rwx-efs",
+    "GKE": "modelplane-rwx",
+    "AKS": "modelplane-rwx-fs",
+    "Nebius": "modelplane-rwx-fs",
+}
 
 
 class Credentials(ApiModel):
@@ -153,6 +161,14 @@ class InferenceClusterSpec(ApiModel):
 
 class InferenceCluster(Resource[InferenceClusterSpec]):
     kind: Literal["InferenceCluster"] = "InferenceCluster"
+
+    @property
+    def cache_storage_class(self) -> str | None:
+        """The RWX StorageClass a ModelCache uses on this cluster, or None when the cluster cannot hold a cache."""
+        existing = self.spec.cluster.existing
+        if self.spec.cluster.source == "Existing":
+            return existing.cache.storage_class_name if existing and existing.cache else None
+        return CACHE_STORAGE_CLASSES.get(self.spec.cluster.source)
 
     def pool(self, name: str) -> NodePool | None:
         return next((pool for pool in self.spec.node_pools if pool.name == name), None)

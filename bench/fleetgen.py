@@ -1,0 +1,111 @@
+"""Generate realistic fleets for benchmarks: GPU classes, clusters across sources and regions, a deployment mix."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from modelplane.api.errors import Origin
+from modelplane.api.fleet import KINDS, Fleet
+
+API = "modelplane.ai/v1alpha1"
+REGIONS = ("us-east", "us-west", "eu-west", "ap-south")
+CLASSES: dict[str, tuple[int, str, str]] = {  # name: (GPUs per node, memory, architecture)
+    "l4-1x": (1, "23034Mi", "Ada Lovelace"),
+    "l40s-1x": (1, "46068Mi", "Ada Lovelace"),
+    "a100-8x": (8, "81920Mi", "Ampere"),
+    "h100-8x": (8, "81559Mi", "Hopper"),
+}
+
+
+def _class(name: str) -> dict[str, Any]:
+    count, memory, architecture = CLASSES[name]
+    gpu = {
+        "name": "gpu",
+        "driver": "gpu.nvidia.com",
+        "deviceClassName": "gpu.nvidia.com",
+        "count": count,
+        "attributes": {"architecture": {"string": architecture}, "cudaComputeCapability": {"version": "9.0.0"}},
+        "capacity": {"memory": {"value": memory}},
+    }
+    devices = [gpu]
+    if count == 8:
+        devices.append({"name": "ib", "claim": "Synthetic", "driver": "nic.nvidia.com", "count": 8})
+    return {"apiVersion": API, "kind": "InferenceClass", "metadata": {"name": name}, "spec": {"devices": devices}}
+
+
+def _cluster(number: int, rng: random.Random) -> dict[str, Any]:
+    region = REGIONS[number % len(REGIONS)]
+    pools = [
+        {"name": f"pool-{index}", "className": rng.choice(sorted(CLASSES)), "nodeCount": rng.randint(2, 16)}
+        for index in range(rng.randint(1, 3))
+    ]
+    source = {
+        "source": "Existing",
+        "existing": {"secretRef": {"name": f"kc-{number}"}, "cache": {"storageClassName": "rwx"}},
+    }
+    return {
+        "apiVersion": API,
+        "kind": "InferenceCluster",
+        "metadata": {"name": f"cluster-{number:04d}", "labels": {"modelplane.ai/region": region}},
+        "spec": {"cluster": source, "nodePools": pools},
+    }
+
+
+def _member(role: str, cel: str, count: int, workers: int | None = None) -> dict[str, Any]:
+    member: dict[str, Any] = {
+        "role": role,
+        "nodeSelector": {"devices": [{"name": "gpu", "count": count, "selectors": [{"cel": cel}]}]},
+        "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
+    }
+    if workers:
+        member["worker"] = {"nodes": workers}
+    return member
+
+
+MEMORY = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("{}")) >= 0'
+HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
+
+
+def _deployment(number: int, rng: random.Random) -> dict[str, Any]:
+    shape = rng.random()
+    template: dict[str, Any] = {}
+    if shape < 0.5:
+        template["engines"] = [{"name": "engine", "members": [_member("Standalone", MEMORY.format("20Gi"), 1)]}]
+    elif shape < 0.7:
+        template["engines"] = [{"name": "engine", "members": [_member("Standalone", MEMORY.format("80Gi"), 8)]}]
+    elif shape < 0.8:
+        gang = [_member("Leader", HOPPER, 8), _member("Worker", HOPPER, 8, workers=1)]
+        template["engines"] = [{"name": "engine", "members": gang}]
+    elif shape < 0.9:
+        template["serving"] = {"mode": "PrefillDecode"}
+        template["engines"] = [
+            {"name": "prefill", "phase": "Prefill", "members": [_member("Standalone", MEMORY.format("40Gi"), 1)]},
+            {"name": "decode", "phase": "Decode", "members": [_member("Standalone", MEMORY.format("40Gi"), 1)]},
+        ]
+    else:
+        template["clusterSelector"] = {"matchLabels": {"modelplane.ai/region": rng.choice(REGIONS)}}
+        template["engines"] = [{"name": "engine", "members": [_member("Standalone", MEMORY.format("20Gi"), 1)]}]
+    return {
+        "apiVersion": API,
+        "kind": "ModelDeployment",
+        "metadata": {"name": f"model-{number:04d}", "namespace": f"team-{number % 7}"},
+        "spec": {"replicas": rng.randint(1, 3), "template": {"spec": template}},
+    }
+
+
+def generate_documents(clusters: int, deployments: int, seed: int = 0) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    documents = [_class(name) for name in sorted(CLASSES)]
+    documents += [_cluster(number, rng) for number in range(clusters)]
+    documents += [_deployment(number, rng) for number in range(deployments)]
+    return documents
+
+
+def generate_fleet(clusters: int, deployments: int, seed: int = 0) -> Fleet:
+    """A validated Fleet of `clusters` clusters and `deployments` deployments, the same for the same seed."""
+    documents = generate_documents(clusters, deployments, seed)
+    objects = [
+        (KINDS[doc["kind"]].model_validate(doc), Origin("generated", index)) for index, doc in enumerate(documents)
+    ]
+    return Fleet.build(objects)

@@ -1,0 +1,47 @@
+"""The planning facade: inputs → placement → the record that `plan -o json` prints and the next plan reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelplane.api.errors import InvalidInputError, Origin, Problem
+from modelplane.api.fleet import Fleet
+from modelplane.api.loading import fleet_from_stack_config, previous_from_config
+from modelplane.scheduling.placement import Placement, RecordError, replicas_from_record, to_record
+from modelplane.scheduling.scheduler import schedule
+from modelplane.scheduling.validation import semantic_problems
+
+
+def plan(
+    fleet: Fleet, previous: Mapping[str, Any] | None = None, *, explain: bool = False, source: str = "previous"
+) -> Placement:
+    """Schedule the fleet, keeping what the previous record placed where it still fits."""
+    try:
+        replicas = replicas_from_record(previous)
+    except RecordError as error:
+        raise InvalidInputError([Problem(Origin(source), "", "", "", str(error))]) from None
+    return schedule(fleet, replicas, explain=explain)
+
+
+def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) -> dict[str, Any]:
+    """The placement record plus each ModelService's backends and weights."""
+    from modelplane.compose.routing import service_backends
+
+    record = to_record(placement, explain=explain)
+    record["services"] = service_backends(fleet, placement)
+    return record
+
+
+def plan_stack_config(
+    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate and plan a stack's `config:` mapping; raises InvalidInputError with every problem."""
+    fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source)
+    problems = semantic_problems(fleet)
+    if problems:
+        raise InvalidInputError(problems)
+    if previous is None:
+        previous = previous_from_config(config)
+    return plan_record(fleet, plan(fleet, previous, source=source))
