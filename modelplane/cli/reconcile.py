@@ -1,0 +1,146 @@
+"""`modelplane reconcile`, `scale` and `preview`: the service, scaling by config edit, and PR previews."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from ruamel.yaml import YAMLError
+
+from modelplane.cli.app import app
+from modelplane.reconcile.driver import AutomationStackDriver
+from modelplane.reconcile.logs import Redactor
+from modelplane.reconcile.preview import StackPreview, preview_stack, render_markdown, render_rejected, to_json
+from modelplane.reconcile.scaling import PlanRejectedError, UnknownDeploymentError, nudge, scale_deployment
+from modelplane.reconcile.settings import load_settings
+from modelplane.reconcile.stackfiles import StackFileError, stack_file
+
+EXIT_INVALID = 2
+
+ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
+
+
+def fail(lines: list[str]) -> NoReturn:
+    """Print one line per problem to stderr and exit 2 (bad input never shows a traceback)."""
+    for line in lines:
+        typer.echo(line, err=True)
+    raise typer.Exit(EXIT_INVALID)
+
+
+def _settings_errors(error: ValidationError) -> list[str]:
+    return [f"settings: {'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}" for e in error.errors()]
+
+
+@app.command()
+def reconcile(
+    stack: Annotated[list[str] | None, typer.Option("--stack", help="A stack to reconcile (repeatable).")] = None,
+    project_dir: ProjectOpt = Path(),
+    config: Annotated[Path | None, typer.Option("--config", help="Service settings file (YAML/JSON).")] = None,
+    host: Annotated[str | None, typer.Option(help="HTTP bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (default 8080).")] = None,
+    parallelism: Annotated[int | None, typer.Option(help="Stacks updated at once (default 2).")] = None,
+    drift_interval: Annotated[float | None, typer.Option(help="Seconds between drift checks (default 600).")] = None,
+    auto_remediate: Annotated[
+        bool | None, typer.Option("--auto-remediate/--no-auto-remediate", help="Apply drift, or only report it.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+) -> None:
+    """Run the reconcile service: keep each stack applied on config edits, drift and HTTP triggers."""
+    from modelplane.reconcile.service import serve
+
+    overrides: dict[str, Any] = {"http": {}, "runner": {}}
+    if stack:
+        overrides["stacks"] = list(dict.fromkeys(stack))
+    if parallelism is not None:
+        overrides["parallelism"] = parallelism
+    for section, key, value in (
+        ("http", "host", host),
+        ("http", "port", port),
+        ("runner", "driftIntervalSeconds", drift_interval),
+        ("runner", "autoRemediate", auto_remediate),
+    ):
+        if value is not None:
+            overrides[section][key] = value
+    try:
+        settings = load_settings(config, overrides)
+    except ValidationError as error:
+        fail(_settings_errors(error))
+    except (OSError, YAMLError) as error:
+        fail([f"{config}: cannot read settings: {error}"])
+    if not settings.stacks:
+        fail(["no stack to reconcile: pass --stack NAME or list stacks in --config"])
+    missing = [str(stack_file(project_dir, s)) for s in settings.stacks if not stack_file(project_dir, s).is_file()]
+    if missing:
+        fail([f"{path}: no such stack file" for path in missing])
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        fail([f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR"])
+    raise typer.Exit(serve(settings, project_dir, log_level=log_level))
+
+
+@app.command()
+def scale(
+    deployment: Annotated[str, typer.Argument(help="The deployment's name under modelplane:deployments.")],
+    replicas: Annotated[int, typer.Argument(min=0, help="The new replica count.")],
+    stack: Annotated[str, typer.Option("--stack", help="The stack whose config to edit.")],
+    project_dir: ProjectOpt = Path(),
+    allow_unplaced: Annotated[
+        bool, typer.Option("--allow-unplaced", help="Accept a plan that cannot place every replica.")
+    ] = False,
+    service_url: Annotated[
+        str, typer.Option(envvar="MODELPLANE_SERVICE_URL", help="The running reconcile service to nudge.")
+    ] = "http://127.0.0.1:8080",
+    nudge_service: Annotated[bool, typer.Option("--nudge/--no-nudge", help="Ask the service to reconcile now.")] = True,
+) -> None:
+    """Set a deployment's replicas in the stack config, after checking the new plan; nothing changes if invalid."""
+    try:
+        result = scale_deployment(project_dir, stack, deployment, replicas, allow_unplaced=allow_unplaced)
+    except (UnknownDeploymentError, StackFileError) as error:
+        fail([str(error)])
+    except PlanRejectedError as error:
+        fail([f"{stack_file(project_dir, stack)}: the new plan is invalid; nothing changed", *error.problems])
+    if not result.changed:
+        typer.echo(f"{deployment}: already {replicas} replicas in stack {stack}; nothing changed")
+        return
+    typer.echo(f"{deployment}: replicas {result.previous} -> {replicas} in {stack_file(project_dir, stack)}")
+    if nudge_service:
+        problem = nudge(service_url, stack)
+        if problem:
+            typer.echo(f"notice: service not nudged ({problem}); a running service still sees the edit", err=True)
+
+
+@app.command()
+def preview(
+    stack: Annotated[list[str], typer.Option("--stack", help="A stack to preview (repeatable).")],
+    markdown: Annotated[bool, typer.Option("--markdown", help="A comment-ready summary instead of JSON.")] = False,
+    project_dir: ProjectOpt = Path(),
+    pulumi: Annotated[
+        bool, typer.Option("--pulumi/--no-pulumi", help="Add `pulumi preview`'s summary when a CLI is installed.")
+    ] = True,
+) -> None:
+    """Show what a change does: placement diff, free nodes per pool, route weights, Pulumi's summary."""
+    redactor = Redactor()
+    driver = AutomationStackDriver(project_dir, redactor) if pulumi and shutil.which("pulumi") else None
+    previews: list[StackPreview] = []
+    sections: list[str] = []
+    problems: list[str] = []
+    for name in dict.fromkeys(stack):
+        try:
+            result = preview_stack(project_dir, name, driver=driver, redactor=redactor)
+        except StackFileError as error:
+            fail([str(error)])
+        except PlanRejectedError as error:
+            sections.append(render_rejected(name, error.problems))
+            problems.extend(error.problems)
+            continue
+        previews.append(result)
+        sections.append(render_markdown(result))
+    if markdown:
+        typer.echo("\n".join(sections), nl=False)
+    else:
+        typer.echo(json.dumps([to_json(p) for p in previews], indent=2))
+    if problems:
+        fail(problems)

@@ -1,0 +1,150 @@
+"""Scaling by config edit: validate the new plan first, then edit the stack file, then nudge the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from modelplane.reconcile.stackfiles import (
+    DEPLOYMENTS_KEY,
+    PLACEMENT_KEY,
+    StackDocument,
+    parse_placement,
+    stack_file,
+    stack_file_lock,
+)
+
+
+class PlanRejectedError(Exception):
+    """The plan for the edited config is invalid (or cannot place what was asked); nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class UnknownDeploymentError(LookupError):
+    """The stack config declares no deployment of that name."""
+
+
+class Planner(Protocol):
+    """Shape of ``modelplane.planning.plan_stack_config``; raises ``PlanRejectedError`` on invalid input."""
+
+    def __call__(
+        self, config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None
+    ) -> dict[str, Any]: ...
+
+
+def facade_planner(
+    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The project's planning facade, with its ``InvalidInputError`` mapped to ``PlanRejectedError``."""
+    from modelplane.api.errors import InvalidInputError
+    from modelplane.planning import plan_stack_config
+
+    try:
+        return plan_stack_config(config, project_dir=project_dir, source=source, previous=previous)
+    except InvalidInputError as exc:
+        raise PlanRejectedError(list(exc.problems)) from exc
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    stack: str
+    deployment: str
+    previous: int | None
+    replicas: int
+    record: dict[str, Any]
+
+    @property
+    def changed(self) -> bool:
+        return self.previous != self.replicas
+
+
+def _deployment_spec(doc: StackDocument, deployment: str) -> Any:
+    deployments = doc.config.get(DEPLOYMENTS_KEY)
+    spec = deployments.get(deployment) if isinstance(deployments, Mapping) else None
+    if not isinstance(spec, Mapping):
+        known = ", ".join(sorted(deployments)) if isinstance(deployments, Mapping) else "none"
+        raise UnknownDeploymentError(
+            f"stack file {doc.path} declares no deployment '{deployment}' under {DEPLOYMENTS_KEY} (known: {known})"
+        )
+    return spec
+
+
+def read_replicas(project_dir: Path, stack: str, deployment: str) -> int:
+    """The replicas the stack config declares for a deployment (1 when unset, as in Modelplane)."""
+    spec = _deployment_spec(StackDocument.load(stack_file(project_dir, stack)), deployment)
+    return int(spec.get("replicas", 1))
+
+
+def scale_deployment(
+    project_dir: Path,
+    stack: str,
+    deployment: str,
+    replicas: int,
+    *,
+    planner: Planner = facade_planner,
+    allow_unplaced: bool = False,
+) -> ScaleResult:
+    """The edit of ``pulumi config set --path 'modelplane:deployments.<name>.replicas' N``, validated first.
+
+    Raises ``UnknownDeploymentError`` or ``PlanRejectedError`` with the file untouched.
+    """
+    if replicas < 0:
+        raise PlanRejectedError([f"replicas must be >= 0, got {replicas}"])
+    path = stack_file(project_dir, stack)
+    with stack_file_lock(path):
+        doc = StackDocument.load(path)
+        spec = _deployment_spec(doc, deployment)
+        previous = spec.get("replicas")
+        spec["replicas"] = replicas
+        config = doc.plain_config()
+        record = planner(
+            config, project_dir=project_dir, source=str(path), previous=parse_placement(config.get(PLACEMENT_KEY))
+        )
+        _require_placed(record, deployment, config, allow_unplaced)
+        if previous != replicas:
+            doc.save()
+    return ScaleResult(stack, deployment, None if previous is None else int(previous), replicas, record)
+
+
+def _require_placed(record: Mapping[str, Any], deployment: str, config: Mapping[str, Any], allow: bool) -> None:
+    """Refuse a plan that cannot place every requested replica: asking for N and silently getting fewer is worse."""
+    namespace = ((config[DEPLOYMENTS_KEY][deployment].get("metadata") or {}).get("namespace")) or None
+    entries = [
+        d
+        for d in record.get("deployments", [])
+        if d.get("name") == deployment and namespace in (None, d.get("namespace"))
+    ]
+    if not entries:
+        raise PlanRejectedError([f"the plan has no entry for deployment '{deployment}'"])
+    unplaced = sum(int(d.get("unplaced", 0)) for d in entries)
+    if unplaced and not allow:
+        desired = sum(int(d.get("desired", 0)) for d in entries)
+        reasons = [r for d in entries for r in d.get("reasons", [])]
+        raise PlanRejectedError([f"{deployment}: {unplaced} of {desired} replicas cannot be placed", *reasons])
+
+
+def nudge(service_url: str, stack: str, *, token: str | None = None, timeout: float = 3.0) -> str | None:
+    """Ask a running service to reconcile ``stack`` now; returns an error message, or None on success."""
+    url = f"{service_url.rstrip('/')}/stacks/{quote(stack, safe='')}/reconcile"
+    request = urllib.request.Request(url, method="POST", data=b"")
+    token = token if token is not None else os.environ.get("MODELPLANE_API_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            json.load(response)
+    except urllib.error.HTTPError as exc:
+        return f"{url}: HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return f"{url}: {getattr(exc, 'reason', exc)}"
+    return None

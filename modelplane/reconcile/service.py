@@ -1,0 +1,239 @@
+"""The reconcile service: APScheduler as the outer loop around the per-stack runners, plus HTTP and watcher.
+
+Threads: one interval *tick* job per stack (cheap: timers, debounce, claiming a due run) on a small
+executor; each claimed run is a one-off job on the ``runs`` executor whose size is the parallelism bound.
+The runner's own state machine, not APScheduler, guarantees one run per stack at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from modelplane.reconcile.autoscale import Autoscaler, MetricSource, PrometheusSource
+from modelplane.reconcile.driver import AutomationStackDriver, StackDriver
+from modelplane.reconcile.http import ControlServer, ServiceStoppingError, UnknownStackError
+from modelplane.reconcile.logs import Redactor, configure_logging
+from modelplane.reconcile.metrics import ReconcileMetrics
+from modelplane.reconcile.runner import StackRunner, Trigger
+from modelplane.reconcile.scaling import Planner, ScaleResult, facade_planner, read_replicas, scale_deployment
+from modelplane.reconcile.settings import AutoscalerSettings, ServiceSettings
+from modelplane.reconcile.stackfiles import StackInputs
+from modelplane.reconcile.triggers import FileWatcher
+
+log = logging.getLogger("modelplane.reconcile.service")
+
+EXIT_GRACE_EXCEEDED = 3
+
+
+class Service:
+    """Wires runners, scheduler, file watcher, HTTP port and autoscalers for a set of stacks."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        project_dir: Path,
+        driver: StackDriver,
+        *,
+        redactor: Redactor,
+        clock: Callable[[], float] = time.time,
+        planner: Planner = facade_planner,
+        metric_source: Callable[[str], MetricSource] = PrometheusSource,
+        token: str | None = None,
+    ) -> None:
+        if not settings.stacks:
+            raise ValueError("no stacks to reconcile")
+        self.settings = settings
+        self.project_dir = project_dir
+        self.planner = planner
+        self.token = token
+        self.metrics = ReconcileMetrics()
+        self.runners = {
+            stack: StackRunner(
+                StackInputs(project_dir, stack),
+                driver,
+                settings.runner,
+                clock=clock,
+                metrics=self.metrics,
+                redactor=redactor,
+            )
+            for stack in settings.stacks
+        }
+        self.autoscalers = [
+            self._autoscaler(spec, metric_source(spec.prometheus_url), clock) for spec in settings.autoscalers
+        ]
+        self._scheduler = BackgroundScheduler(
+            executors={
+                "default": ThreadPoolExecutor(4),
+                "runs": ThreadPoolExecutor(settings.parallelism),
+                "autoscale": ThreadPoolExecutor(2),
+            },
+            # A late tick is still worth running once; "missed" warnings would only be noise.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone="UTC",
+        )
+        self._watcher = FileWatcher(
+            {stack: runner.inputs.watch_targets for stack, runner in self.runners.items()},
+            lambda stack: self.runners[stack].note_file_event(),
+        )
+        self._http: ControlServer | None = None
+        self._watching = False
+        self._started = threading.Event()
+        self._stopping = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self, *, watch: bool = True, http: bool = True) -> None:
+        """Queue each stack's startup check, then start ticks, the watcher and the HTTP port."""
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
+        for stack, runner in self.runners.items():
+            runner.request(Trigger.STARTUP)
+            self._scheduler.add_job(
+                self.tick, "interval", args=[stack], seconds=self.settings.tick_seconds, id=f"tick:{stack}"
+            )
+        for i, autoscaler in enumerate(self.autoscalers):
+            self._scheduler.add_job(
+                autoscaler.step,
+                "interval",
+                seconds=autoscaler.spec.interval_seconds,
+                executor="autoscale",
+                id=f"autoscale:{i}",
+            )
+        if watch:
+            self._scheduler.add_job(self._watcher.sync, "interval", seconds=self.settings.runner.input_poll_seconds)
+            self._watcher.start()
+            self._watching = True
+        if http:
+            self._http = ControlServer(self, self.settings.http.host, self.settings.http.port, token=self.token)
+            self._http.start()
+        self._scheduler.start()
+        self._started.set()
+        log.info("reconcile service started", extra={"stacks": list(self.runners), "port": self.http_port})
+
+    @property
+    def http_port(self) -> int | None:
+        return self._http.port if self._http else None
+
+    def tick(self, stack: str) -> None:
+        """Advance one stack's timers; hand a claimed run to the bounded ``runs`` executor."""
+        runner = self.runners[stack]
+        if runner.poll():
+            self._scheduler.add_job(runner.execute, executor="runs", id=f"run:{stack}")
+
+    def shutdown(self, grace: float | None = None) -> bool:
+        """Stop taking triggers, let runs in flight finish within ``grace`` seconds; True if all finished.
+
+        Queued runs are dropped. An ``up`` is never interrupted: stopping Pulumi mid-update leaves the
+        stack locked with pending operations, which is worse than waiting.
+        """
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        self._stopping.set()
+        for runner in self.runners.values():
+            runner.stop()
+        if self._watching:
+            self._watcher.stop()
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + grace
+        clean = all(runner.wait_idle(max(0.0, deadline - time.monotonic())) for runner in self.runners.values())
+        if self._http:
+            self._http.stop()
+        log.info("reconcile service stopped", extra={"clean": clean})
+        return clean
+
+    # --- ControlApi (HTTP) ----------------------------------------------------------------------
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """Ready once started, not stopping, and every stack finished its first run (whatever the result).
+
+        A failing stack does not make the pod unready: that would cut off the manual trigger and the
+        metrics that report the failure. Failures are for alerts on the metrics.
+        """
+        statuses = self.statuses()
+        ready = (
+            self._started.is_set() and not self._stopping.is_set() and all(s["firstRunDone"] for s in statuses.values())
+        )
+        return ready, {"stacks": statuses}
+
+    def statuses(self) -> dict[str, Any]:
+        return {stack: runner.status() for stack, runner in self.runners.items()}
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.exposition()
+
+    def trigger_manual(self, stack: str) -> None:
+        if not self._runner(stack).request(Trigger.MANUAL):
+            raise ServiceStoppingError("shutting down")
+
+    def set_replicas(self, stack: str, deployment: str, replicas: int) -> dict[str, Any]:
+        result = self.scale(stack, deployment, replicas)
+        return {"stack": stack, "deployment": deployment, "previous": result.previous, "replicas": result.replicas}
+
+    # --- scaling --------------------------------------------------------------------------------
+
+    def scale(self, stack: str, deployment: str, replicas: int) -> ScaleResult:
+        """The validated config edit, then a run (HTTP replicas endpoint and autoscalers use this)."""
+        runner = self._runner(stack)
+        if self._stopping.is_set():
+            raise ServiceStoppingError("shutting down")
+        result = scale_deployment(self.project_dir, stack, deployment, replicas, planner=self.planner)
+        if result.changed:
+            runner.request(Trigger.SCALE)
+        return result
+
+    def _autoscaler(self, spec: AutoscalerSettings, source: MetricSource, clock: Callable[[], float]) -> Autoscaler:
+        return Autoscaler(
+            spec,
+            source,
+            clock=clock,
+            read_replicas=lambda: read_replicas(self.project_dir, spec.stack, spec.deployment),
+            apply=lambda n: self.scale(spec.stack, spec.deployment, n),
+            metrics=self.metrics,
+        )
+
+    def _runner(self, stack: str) -> StackRunner:
+        try:
+            return self.runners[stack]
+        except KeyError:
+            raise UnknownStackError(f"this service does not reconcile stack '{stack}'") from None
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set ``stop``; the main thread then runs the graceful shutdown."""
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def serve(settings: ServiceSettings, project_dir: Path, *, log_level: str = "INFO") -> int:
+    """Run the service until SIGTERM/SIGINT; returns the process exit code."""
+    redactor = Redactor()
+    configure_logging(redactor, log_level)
+    driver = AutomationStackDriver(project_dir, redactor)
+    service = Service(
+        settings, project_dir, driver, redactor=redactor, token=os.environ.get("MODELPLANE_API_TOKEN") or None
+    )
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    service.start()
+    while not stop.wait(1.0):  # a bounded wait keeps the main thread responsive to signals
+        pass
+    if service.shutdown():
+        return 0
+    log.error("grace period over with a run in flight; exiting without waiting for it")
+    logging.shutdown()
+    # Worker threads are not daemons (concurrent.futures joins them at exit): leave now, as documented.
+    os._exit(EXIT_GRACE_EXCEEDED)

@@ -1,0 +1,74 @@
+"""The deployment artefacts that cannot run here are still checked: schemas, settings, timings, workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from ruamel.yaml import YAML
+
+from modelplane.reconcile.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "deploy" / "kubernetes"
+CORE_KINDS = {"Namespace", "ServiceAccount", "Secret", "ConfigMap", "Deployment", "Service"}
+
+
+def documents(name: str) -> list[dict[str, Any]]:
+    return [d for d in YAML(typ="safe", pure=True).load_all((MANIFESTS / name).read_text()) if d]
+
+
+def all_documents() -> list[dict[str, Any]]:
+    return [d for path in sorted(MANIFESTS.glob("*.yaml")) for d in documents(path.name)]
+
+
+@pytest.mark.parametrize("doc", [d for d in all_documents() if d["kind"] in CORE_KINDS], ids=lambda d: d["kind"])
+def test_core_objects_match_the_kubernetes_schema(doc: dict[str, Any]) -> None:
+    kubernetes_validate.validate(doc, "1.33", strict=True)
+
+
+def test_kustomization_lists_existing_files_and_not_the_secret_template() -> None:
+    (kustomization,) = documents("kustomization.yaml")
+    assert all((MANIFESTS / name).is_file() for name in kustomization["resources"])
+    assert "secret.example.yaml" not in kustomization["resources"]
+
+
+def test_deployment_fits_the_service_settings() -> None:
+    (deployment,) = documents("deployment.yaml")
+    (configmap,) = documents("configmap.yaml")
+    settings = ServiceSettings.model_validate(YAML(typ="safe", pure=True).load(configmap["data"]["reconcile.yaml"]))
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+    pod = spec["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] > settings.shutdown_grace_seconds
+    (service,) = (c for c in pod["containers"] if c["name"] == "reconcile")
+    assert service["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert service["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "--config=/etc/modelplane/reconcile.yaml" in service["args"]
+    secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in service["env"] if "valueFrom" in e}
+    (secret, _) = documents("secret.example.yaml")
+    assert secret_keys <= set(secret["stringData"])
+
+
+def test_dockerfile_pins_the_cli_to_the_sdk_and_runs_the_service() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    sdk = next(
+        line.split("==")[1]
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.startswith("pulumi==")
+    )
+    assert f"ARG PULUMI_VERSION={sdk}\n" in dockerfile
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--", "modelplane", "reconcile"]' in dockerfile
+    assert "\nUSER 10001\n" in dockerfile
+
+
+def test_preview_workflow_runs_the_markdown_preview_and_comments() -> None:
+    workflow = YAML(typ="safe", pure=True).load((ROOT / ".github" / "workflows" / "preview.yml").read_text())
+    assert "pull_request" in workflow["on"]  # YAML 1.2: `on` is a string key, as GitHub reads it
+    steps = workflow["jobs"]["preview"]["steps"]
+    script = next(s["run"] for s in steps if s.get("id") == "preview")
+    assert 'modelplane preview "${args[@]}" --markdown > comment.md' in script
+    assert any(s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@") for s in steps)
+    assert any(s.get("uses", "").startswith("pulumi/actions@") for s in steps)
