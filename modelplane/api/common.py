@@ -94,6 +94,11 @@ class ObjectMeta(ApiModel):
             raise ValueError(f"{value!r} must be a DNS subdomain: lowercase alphanumerics, '-' and '.'")
         return value
 
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_dns(cls, value: str | None) -> str | None:
+        return check_dns_label(value) if value else value
+
     @field_validator("labels")
     @classmethod
     def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
@@ -130,6 +135,15 @@ class Resource(ApiModel, Generic[SpecT]):
     kind: str
     metadata: ObjectMeta
     spec: SpecT
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _default_namespace(cls, value: object) -> object:
+        # Cluster-scoped: the API server drops a namespace, and keeping it would turn `key` into `ns/name`.
+        # NamespacedResource overrides this validator (same name) to default the namespace instead.
+        if isinstance(value, dict) and "namespace" in value:
+            return {key: item for key, item in value.items() if key != "namespace"}
+        return value
 
     @property
     def name(self) -> str:

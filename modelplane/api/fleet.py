@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from modelplane.api.common import Resource
+from modelplane.api.common import ApiModel, Resource
 from modelplane.api.errors import Origin, Problem
 from modelplane.api.inference_class import InferenceClass
 from modelplane.api.inference_cluster import InferenceCluster
@@ -29,6 +29,13 @@ KINDS: dict[str, type[Resource]] = {
 }
 
 
+class FleetSettings(ApiModel):
+    """Fleet-wide planning options (stack config `modelplane:scheduling`)."""
+
+    # Beyond Modelplane: pack pods that need fewer devices than a node has onto shared nodes (GPU-level ledger).
+    gpu_packing: bool = False
+
+
 @dataclass(frozen=True)
 class Fleet:
     """Validated objects keyed by `name` (cluster-scoped) or `namespace/name`, iterated in sorted key order."""
@@ -42,9 +49,15 @@ class Fleet:
     gateways: dict[str, InferenceGateway] = field(default_factory=dict)
     origins: dict[tuple[str, str], Origin] = field(default_factory=dict)
     notices: tuple[str, ...] = ()
+    settings: FleetSettings = field(default_factory=FleetSettings)
 
     @classmethod
-    def build(cls, objects: Iterable[tuple[Resource, Origin]], notices: Iterable[str] = ()) -> Fleet:
+    def build(
+        cls,
+        objects: Iterable[tuple[Resource, Origin]],
+        notices: Iterable[str] = (),
+        settings: FleetSettings | None = None,
+    ) -> Fleet:
         """Collect objects into a Fleet; duplicates and dangling references become Problems (raised by caller)."""
         buckets: dict[str, dict[str, Resource]] = {name: {} for name in _BUCKETS.values()}
         origins: dict[tuple[str, str], Origin] = {}
@@ -52,7 +65,7 @@ class Fleet:
             buckets[_BUCKETS[obj.kind]][obj.key] = obj
             origins[(obj.kind, obj.key)] = origin
         sorted_buckets = {name: dict(sorted(items.items())) for name, items in buckets.items()}
-        return cls(**sorted_buckets, origins=origins, notices=tuple(notices))
+        return cls(**sorted_buckets, origins=origins, notices=tuple(notices), settings=settings or FleetSettings())
 
     def origin(self, obj: Resource) -> Origin:
         return self.origins.get((obj.kind, obj.key), Origin("<input>"))

@@ -1,0 +1,445 @@
+"""Reading the Fleet from YAML manifests and from a Pulumi stack's config, reporting every problem at once.
+
+Two sources give the same objects: multi-document manifests (what Modelplane users apply today) and a stack's
+`modelplane:<kinds>` config maps (name → spec fields, plus an optional `metadata`). Nothing here raises on the first
+problem: readers collect every Problem, and the public loaders raise one InvalidInputError with all of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import ValidationError
+
+from modelplane.api.common import API_VERSION, NamespacedResource, Resource
+from modelplane.api.errors import InvalidInputError, Origin, Problem
+from modelplane.api.fleet import KINDS, Fleet, FleetSettings
+
+API_GROUP = API_VERSION.partition("/")[0]
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+STACK_DIR = "stacks"
+
+# Stack config key → the kind of the objects it maps by name.
+OBJECT_KEYS: dict[str, str] = {
+    "modelplane:classes": "InferenceClass",
+    "modelplane:clusters": "InferenceCluster",
+    "modelplane:deployments": "ModelDeployment",
+    "modelplane:caches": "ModelCache",
+    "modelplane:services": "ModelService",
+    "modelplane:endpoints": "ModelEndpoint",
+    "modelplane:gateways": "InferenceGateway",
+}
+MANIFESTS_KEY = "modelplane:manifests"
+SCHEDULING_KEY = "modelplane:scheduling"
+PLACEMENT_KEY = "modelplane:placement"
+SECRETS_KEY = "modelplane:secrets"
+# Keys the Pulumi program reads for itself: accepted here and otherwise ignored.
+PROGRAM_KEYS = frozenset(
+    {
+        "modelplane:role",
+        "modelplane:cluster",
+        "modelplane:fleetStack",
+        "modelplane:recoverPlacement",
+        "modelplane:chartVersions",
+        "modelplane:gatewayAddresses",
+    }
+)
+KNOWN_KEYS = frozenset({*OBJECT_KEYS, MANIFESTS_KEY, SCHEDULING_KEY, PLACEMENT_KEY, SECRETS_KEY, *PROGRAM_KEYS})
+
+# Pydantic messages reworded for people editing YAML; other messages are kept as pydantic wrote them.
+_MESSAGES = {"extra_forbidden": "unknown field", "missing": "required"}
+_PLAIN_KEY = re.compile(r"^[^./\[\]\s]+$")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    """What one plan reads: the fleet, the previous placement record, and the stack config (minus secrets)."""
+
+    fleet: Fleet
+    previous: dict[str, Any] | None
+    config: dict[str, Any]
+
+
+def format_path(parts: Iterable[str | int]) -> str:
+    """A field path as the user wrote it: `spec.engines[0].members[1].worker`, odd map keys as `labels[a.b/c]`."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.startswith("[") and part.endswith("]"):  # pydantic's own markers, e.g. `[key]`
+            text += part
+        elif _PLAIN_KEY.match(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part}]"
+    return text
+
+
+def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) -> Fleet:
+    """Load manifest files and directories (recursively, `*.yaml`/`*.yml`, sorted) into a Fleet."""
+    reader = _Reader()
+    for path in paths:
+        reader.read_path(path, str(path))
+    return _checked(reader.fleet(settings), reader.problems)
+
+
+def fleet_from_stack_config(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
+    """The Fleet of a stack's `config:` mapping; `source` (e.g. `stacks/Pulumi.dev.yaml`) names it in problems."""
+    reader = _Reader()
+    settings = reader.read_config(config, project_dir, source)
+    return _checked(reader.fleet(settings), reader.problems)
+
+
+def previous_from_config(config: Mapping[str, Any], *, source: str = "stack config") -> dict[str, Any] | None:
+    """The previous placement record (`modelplane:placement`, a JSON string or a mapping), or None."""
+    previous, problems = _previous(config, source)
+    return _checked(previous, problems)
+
+
+def load_stack(project_dir: Path, stack: str) -> StackInputs:
+    """Read `project_dir/stacks/Pulumi.<stack>.yaml`: its fleet, previous placement and config."""
+    inputs, problems = collect_inputs((), stack, project_dir)
+    return _checked(inputs, problems)
+
+
+def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> tuple[StackInputs, list[Problem]]:
+    """Read a stack and/or manifest paths (merged into one fleet); return what is valid and every problem, unraised."""
+    reader = _Reader()
+    config: dict[str, Any] = {}
+    settings, previous = None, None
+    if stack is not None:
+        source = stack_source(stack)
+        config = reader.read_stack_file(project_dir / source, source)
+        settings = reader.read_config(config, project_dir, source)
+        previous, problems = _previous(config, source)
+        reader.problems.extend(problems)
+    elif not paths:
+        reader.problem(Origin("<input>"), "no input: give manifest paths or a stack")
+    for path in paths:
+        reader.read_path(path, str(path))
+    fleet = reader.fleet(settings)
+    # The loader never hands secrets on: the Pulumi program reads them itself, as secrets.
+    public = {key: value for key, value in config.items() if key != SECRETS_KEY}
+    return StackInputs(fleet, previous, public), reader.problems
+
+
+def stack_source(stack: str) -> str:
+    """The stack file, relative to the project: Pulumi names it by the stack's short name (`org/proj/dev` → dev)."""
+    return f"{STACK_DIR}/Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+
+
+def _checked(value: T, problems: list[Problem]) -> T:
+    if problems:
+        raise InvalidInputError(problems)
+    return value
+
+
+@dataclass
+class _Reader:
+    """Objects read so far, notices for skipped documents, problems, and the objects that failed to validate."""
+
+    objects: list[tuple[Resource, Origin]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    # (kind, namespace, name) of invalid objects: a reference to one of them is not also reported as dangling.
+    failed: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def problem(self, origin: Origin, message: str) -> None:
+        """A problem about a file or config key rather than one object."""
+        self.problems.append(Problem(origin, "", "", "", message))
+
+    def read_path(self, path: Path, display: str) -> None:
+        """A manifest file, or every `*.yaml`/`*.yml` below a directory in sorted order."""
+        if path.is_dir():
+            files = sorted(item for item in path.rglob("*") if item.suffix in MANIFEST_SUFFIXES and item.is_file())
+            for item in files:
+                self.read_file(item, str(Path(display) / item.relative_to(path)))
+        elif path.is_file():
+            self.read_file(path, display)
+        else:
+            self.problem(Origin(display), "no such file or directory")
+
+    def read_file(self, path: Path, display: str) -> None:
+        """Every document of one multi-document YAML file; documents are numbered from 1."""
+        number = 0
+        try:
+            for number, data in enumerate(_documents(path.read_text(encoding="utf-8")), start=1):
+                self.read_document(data, Origin(display, number))
+        except (OSError, UnicodeDecodeError) as error:
+            self.problem(Origin(display), f"cannot read: {error}")
+        except yaml.YAMLError as error:
+            self.problem(Origin(display, number + 1), _yaml_message(error))
+
+    def read_document(self, data: Any, origin: Origin) -> None:
+        """Validate a fleet kind; skip any other Kubernetes object with one notice; ignore an empty document."""
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self.problem(origin, "document is not a mapping (a Kubernetes object)")
+            return
+        api_version, kind = data.get("apiVersion"), data.get("kind")
+        if not (isinstance(api_version, str) and isinstance(kind, str) and api_version and kind):
+            self.problem(origin, "apiVersion and kind are required strings")
+        elif kind in KINDS and api_version.partition("/")[0] == API_GROUP:
+            if api_version == API_VERSION:
+                self.add(KINDS[kind], data, origin)
+            else:
+                self.problems.append(_object_problem(KINDS[kind], data, origin, "apiVersion", f"use {API_VERSION}"))
+        else:
+            self.notices.append(f"{origin}: skipped {kind}{_display_name(data)} (not a Modelplane fleet kind)")
+
+    def add(self, model: type[Resource], data: Mapping[str, Any], origin: Origin) -> None:
+        """Validate one object; its validation errors become problems naming the fields as written."""
+        try:
+            self.objects.append((model.model_validate(data), origin))
+        except ValidationError as error:
+            self.failed.add(_identity(model, data))
+            self.problems.extend(_object_problem(model, data, origin, path, text) for path, text in _readable(error))
+
+    def read_stack_file(self, path: Path, source: str) -> dict[str, Any]:
+        """The `config:` mapping of a Pulumi stack settings file ({} after a problem)."""
+        try:
+            settings = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        except FileNotFoundError:
+            self.problem(Origin(source), "stack file not found")
+            return {}
+        except (OSError, UnicodeDecodeError) as error:
+            self.problem(Origin(source), f"cannot read: {error}")
+            return {}
+        except yaml.YAMLError as error:
+            self.problem(Origin(source), _yaml_message(error))
+            return {}
+        config = settings.get("config") if isinstance(settings, dict) else settings
+        if config is None:
+            return {}
+        if not isinstance(config, dict):
+            self.problem(Origin(source), "not a Pulumi stack settings file: `config` must be a mapping")
+            return {}
+        return config
+
+    def read_config(self, config: Mapping[str, Any], project_dir: Path, source: str) -> FleetSettings | None:
+        """Fleet objects, manifests and scheduling settings of a stack config; returns the settings if given."""
+        self.problems.extend(_key_problems(config, source))
+        for key, kind in OBJECT_KEYS.items():
+            self.read_objects(KINDS[kind], config.get(key), Origin(f"{source}:{key}"))
+        manifests = _structured(config.get(MANIFESTS_KEY))
+        if manifests is not None and not (isinstance(manifests, list) and all(isinstance(m, str) for m in manifests)):
+            self.problem(Origin(f"{source}:{MANIFESTS_KEY}"), "must be a list of paths relative to the project")
+        elif manifests:
+            for entry in manifests:
+                self.read_path(project_dir / entry, entry)
+        return self.read_settings(config.get(SCHEDULING_KEY), Origin(f"{source}:{SCHEDULING_KEY}"))
+
+    def read_objects(self, model: type[Resource], value: Any, origin: Origin) -> None:
+        """One `modelplane:<kinds>` map: object name → spec fields, with an optional `metadata`."""
+        value = _structured(value)
+        if value is None:
+            return
+        if not isinstance(value, Mapping):
+            self.problem(origin, "must map object names to their spec fields")
+            return
+        for name in sorted(value, key=str):
+            self.read_stack_object(model, str(name), value[name], Origin(_config_path(origin.file, str(name))))
+
+    def read_stack_object(self, model: type[Resource], name: str, fields: Any, origin: Origin) -> None:
+        """Turn one stack config entry into the document a manifest would hold, then validate it."""
+        fields = {} if fields is None else fields
+        metadata = (fields.get("metadata") or {}) if isinstance(fields, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            data = {"metadata": {"name": name}}
+            path = "metadata" if isinstance(fields, Mapping) else ""
+            self.problems.append(_object_problem(model, data, origin, path, "must be a mapping"))
+            self.failed.add(_identity(model, data))
+            return
+        spec = {key: value for key, value in fields.items() if key != "metadata"}
+        data = {"apiVersion": API_VERSION, "kind": _kind(model), "metadata": {**metadata, "name": name}, "spec": spec}
+        if "name" in metadata:
+            message = "not allowed: the name is the key of the entry"
+            self.problems.append(_object_problem(model, data, origin, "metadata.name", message))
+        # Never validate a `secure:` value: pydantic would echo the ciphertext, and it is not a fleet field.
+        secure = [format_path(path) for path in _secure_paths(data, ())]
+        for path in secure:
+            self.problems.append(_object_problem(model, data, origin, path, f"secrets belong under {SECRETS_KEY}"))
+        if secure:
+            self.failed.add(_identity(model, data))
+        else:
+            self.add(model, data, origin)
+
+    def read_settings(self, value: Any, origin: Origin) -> FleetSettings | None:
+        """`modelplane:scheduling` → FleetSettings (None when absent)."""
+        value = _structured(value)
+        if value is None:
+            return None
+        try:
+            return FleetSettings.model_validate(value)
+        except ValidationError as error:
+            self.problems.extend(Problem(origin, "", "", path, text) for path, text in _readable(error))
+            return None
+
+    def fleet(self, settings: FleetSettings | None) -> Fleet:
+        """Build the Fleet of the valid objects; duplicates and dangling references join the problems."""
+        unique: list[tuple[Resource, Origin]] = []
+        first: dict[tuple[str, str], Origin] = {}
+        for obj, origin in self.objects:
+            identity = (obj.kind, obj.key)
+            if identity in first:
+                message = f"duplicate: first defined at {first[identity]}"
+                self.problems.append(Problem(origin, obj.kind, obj.name, "", message, obj.namespace))
+            else:
+                first[identity] = origin
+                unique.append((obj, origin))
+        fleet = Fleet.build(unique, self.notices, settings)
+        hidden = {_not_found_message(*identity) for identity in self.failed}
+        self.problems.extend(problem for problem in fleet.reference_problems() if problem.message not in hidden)
+        return fleet
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a repeated mapping key, as kubectl does, instead of silently keeping the last value."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[tuple[str, str]] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            if (key_node.tag, key_node.value) in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"duplicate key {key_node.value!r}",
+                    key_node.start_mark,
+                )
+            seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep=deep)
+
+
+def _documents(text: str) -> Iterator[Any]:
+    """Each document of a YAML stream (None for an empty one); raises yaml.YAMLError where the text breaks."""
+    loader = _StrictLoader(text)
+    try:
+        while loader.check_data():
+            yield loader.get_data()
+    finally:
+        loader.dispose()
+
+
+def _yaml_message(error: yaml.YAMLError) -> str:
+    """`YAML syntax error at line L, column C: problem` from PyYAML's multi-line report."""
+    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
+        return f"YAML syntax error: {error}"
+    mark = error.problem_mark
+    context = f" ({error.context})" if error.context else ""
+    return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {error.problem}{context}"
+
+
+def _readable(error: ValidationError) -> list[tuple[str, str]]:
+    """(field path, message) per pydantic error, in the words a YAML author needs."""
+    return [(format_path(item["loc"]), _message(item)) for item in error.errors(include_url=False)]
+
+
+def _message(item: Mapping[str, Any]) -> str:
+    if item["type"] in _MESSAGES:
+        return _MESSAGES[item["type"]]
+    message = str(item["msg"]).removeprefix("Value error, ")
+    shown = repr(item.get("input"))
+    # A short scalar input helps ("... greater than or equal to 0 (got -1)"); value errors already name it.
+    if item["type"] != "value_error" and isinstance(item.get("input"), str | int | float) and len(shown) <= 64:
+        message += f" (got {shown})"
+    return message
+
+
+def _kind(model: type[Resource]) -> str:
+    return str(model.model_fields["kind"].default)
+
+
+def _identity(model: type[Resource], data: Mapping[str, Any]) -> tuple[str, str, str]:
+    """(kind, namespace, name) of a document as written, with a namespaced kind's namespace defaulted."""
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    namespace = str(metadata.get("namespace") or "default") if issubclass(model, NamespacedResource) else ""
+    return _kind(model), namespace, str(metadata.get("name") or "")
+
+
+def _object_problem(model: type[Resource], data: Mapping[str, Any], origin: Origin, path: str, text: str) -> Problem:
+    kind, namespace, name = _identity(model, data)
+    return Problem(origin, kind, name, path, text, namespace)
+
+
+def _not_found_message(kind: str, namespace: str, name: str) -> str:
+    """The message Fleet.reference_problems gives for a missing `kind` named `name`."""
+    return f"{kind} {name!r} not found in namespace {namespace!r}" if namespace else f"{kind} {name!r} not found"
+
+
+def _display_name(data: Mapping[str, Any]) -> str:
+    """` namespace/name` (or ` name`) of any Kubernetes document, empty when it has none."""
+    metadata = data.get("metadata")
+    if not isinstance(metadata, Mapping) or not metadata.get("name"):
+        return ""
+    namespace = metadata.get("namespace")
+    return f" {namespace}/{metadata['name']}" if namespace else f" {metadata['name']}"
+
+
+def _config_path(key: str, name: str) -> str:
+    """`key.name`, or `key["name"]` when the name has a dot, as `pulumi config set --path` spells it."""
+    return f"{key}.{name}" if _PLAIN_KEY.match(name) else f'{key}["{name}"]'
+
+
+def _structured(value: Any) -> Any:
+    """A config value as data: the Pulumi runtime hands structured config to programs as JSON text."""
+    if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _secure_paths(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    """Where Pulumi `secure:` values (a mapping with the single key `secure`) sit inside `value`."""
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            yield path
+            return
+        for key in sorted(value, key=str):
+            yield from _secure_paths(value[key], (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _secure_paths(item, (*path, index))
+
+
+def _key_problems(config: Mapping[str, Any], source: str) -> list[Problem]:
+    """Typo protection: every `modelplane:` key must be known; keys of other namespaces are not ours to judge."""
+    problems = []
+    for key in sorted(map(str, config)):
+        if ":" not in key:
+            problems.append(Problem(Origin(source), "", "", "", f"config key {key!r} must be written namespace:key"))
+        elif key.startswith("modelplane:") and key not in KNOWN_KEYS:
+            guess = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else ""
+            problems.append(Problem(Origin(f"{source}:{key}"), "", "", "", f"unknown config key{hint}"))
+    return problems
+
+
+def _previous(config: Mapping[str, Any], source: str) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """`modelplane:placement` as a mapping; its content is the scheduler's to judge."""
+    value = config.get(PLACEMENT_KEY)
+    origin = Origin(f"{source}:{PLACEMENT_KEY}")
+    if value is None or value == "":
+        return None, []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            return None, [Problem(origin, "", "", "", f"not valid JSON: {error.msg} at line {error.lineno}")]
+    if not isinstance(value, Mapping):
+        return None, [Problem(origin, "", "", "", "must be a mapping (the record `modelplane plan -o json` writes)")]
+    return dict(value), []

@@ -1,0 +1,8 @@
+"""The `modelplane` command line: every command registers itself on the shared Typer app."""
+
+from modelplane.cli import plan, reconcile  # noqa: F401  (registers commands)
+from modelplane.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,88 @@
+"""`modelplane plan`: where every replica goes, and why, without touching any cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from modelplane.api.errors import InvalidInputError
+from modelplane.cli.app import app
+from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous
+from modelplane.planning import plan as make_plan
+from modelplane.planning import plan_record
+
+PathsArg = Annotated[list[Path] | None, typer.Argument(help="Manifest files or directories.", show_default=False)]
+StackOpt = Annotated[str | None, typer.Option("--stack", help="Plan the stack's config (stacks/Pulumi.<NAME>.yaml).")]
+PreviousOpt = Annotated[Path | None, typer.Option("--previous", help="An earlier `plan -o json` output to keep.")]
+ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
+
+
+@app.command()
+def plan(
+    paths: PathsArg = None,
+    stack: StackOpt = None,
+    previous: PreviousOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="table, json or yaml.")] = "table",
+    explain: Annotated[bool, typer.Option("--explain", help="Say why per replica and per rejected cluster.")] = False,
+    project_dir: ProjectOpt = Path(),
+) -> None:
+    """Plan placement: exit 0 when the input is valid (even if not every replica fits), 2 when it is not."""
+    if output not in ("table", "json", "yaml"):
+        fail([f"- - -: --output: {output!r} is not one of table, json, yaml"])
+    inputs = load_or_exit(list(paths or []), stack, project_dir)
+    record_in = read_previous(previous, inputs.previous)
+    try:
+        placement = make_plan(inputs.fleet, record_in, explain=explain, source=str(previous or "previous"))
+    except InvalidInputError as error:
+        fail(error.problems)
+    notice(placement.notices)
+    record = plan_record(inputs.fleet, placement, explain=explain)
+    if output == "json":
+        typer.echo(json.dumps(record, indent=2))
+    elif output == "yaml":
+        typer.echo(yaml.safe_dump(record, sort_keys=False), nl=False)
+    else:
+        _print_table(record, explain=explain)
+
+
+def _print_table(record: dict[str, Any], *, explain: bool) -> None:
+    console = Console(width=160)
+    deployments = Table(title="Deployments", title_justify="left")
+    for column in ("DEPLOYMENT", "DESIRED", "SCHEDULED", "REPLICAS", "REASONS"):
+        deployments.add_column(column)
+    for item in record["deployments"]:
+        replicas = "\n".join(_replica_line(replica, explain=explain) for replica in item["replicas"]) or "-"
+        deployments.add_row(
+            f"{item['namespace']}/{item['name']}",
+            str(item["desired"]),
+            str(item["scheduled"]),
+            replicas,
+            "\n".join(item["reasons"] + _rejections(item, explain=explain)) or "-",
+        )
+    pools = Table(title="Pools", title_justify="left")
+    for column in ("CLUSTER", "POOL", "NODES", "USED", "FREE"):
+        pools.add_column(column)
+    for cluster in record["clusters"]:
+        for pool in cluster["pools"]:
+            free = pool["nodes"] - pool["used"]
+            pools.add_row(cluster["name"], pool["name"], str(pool["nodes"]), str(pool["used"]), str(free))
+    console.print(deployments)
+    console.print(pools)
+
+
+def _replica_line(replica: dict[str, Any], *, explain: bool) -> str:
+    engines = ", ".join(f"{engine['name']}→{engine['pool']}" for engine in replica["engines"])
+    line = f"{replica['cluster']}/{replica['index']} ({engines})"
+    return f"{line}\n  {replica['why']}" if explain else line
+
+
+def _rejections(item: dict[str, Any], *, explain: bool) -> list[str]:
+    if not explain:
+        return []
+    return [f"not on {entry['cluster']}: {entry['reason']}" for entry in item.get("rejected", [])]

@@ -1,0 +1,73 @@
+"""Plan-time checks that need the scheduling layer: selectors compile, quantities and versions parse.
+
+`load_inputs` lives here rather than in `modelplane.api.loading` because it runs these checks, and `api` must not
+import `scheduling` (the dependency direction is api → scheduling, never back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from modelplane.api.errors import InvalidInputError, Problem
+from modelplane.api.fleet import Fleet
+from modelplane.api.inference_class import InferenceClass
+from modelplane.api.loading import StackInputs, collect_inputs, format_path
+from modelplane.api.model_deployment import ModelDeployment
+from modelplane.scheduling.cel import CelCompileError, compile_selector
+from modelplane.scheduling.quantity import Quantity, QuantityError
+from modelplane.scheduling.semver import Semver, SemverError
+
+
+def load_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> StackInputs:
+    """Manifest paths and/or a stack (paths merged into its fleet), semantically checked; what plan and render read."""
+    inputs, problems = collect_inputs(paths, stack, project_dir)
+    problems.extend(semantic_problems(inputs.fleet))
+    if problems:
+        raise InvalidInputError(problems)
+    return inputs
+
+
+def semantic_problems(fleet: Fleet) -> list[Problem]:
+    """Every CEL selector compiles, every capacity is a Kubernetes quantity, every `version` attribute is semver."""
+    problems = [
+        # The compiler's report has a caret diagram below its first line; a problem is one line.
+        fleet.problem(deployment, path, f"CEL: {str(error).splitlines()[0]}")
+        for deployment in fleet.deployments.values()
+        for path, error in _selector_errors(deployment)
+    ]
+    problems.extend(
+        fleet.problem(inference_class, path, message)
+        for inference_class in fleet.classes.values()
+        for path, message in _device_errors(inference_class)
+    )
+    return problems
+
+
+def _selector_errors(deployment: ModelDeployment) -> Iterator[tuple[str, CelCompileError]]:
+    for e, engine in enumerate(deployment.engines):
+        for m, member in enumerate(engine.members):
+            requests = member.node_selector.devices if member.node_selector else []
+            for d, request in enumerate(requests):
+                for s, selector in enumerate(request.selectors):
+                    try:
+                        compile_selector(selector.cel)
+                    except CelCompileError as error:
+                        parts = ("engines", e, "members", m, "nodeSelector", "devices", d, "selectors", s, "cel")
+                        yield format_path(("spec", "template", "spec", *parts)), error
+
+
+def _device_errors(inference_class: InferenceClass) -> Iterator[tuple[str, str]]:
+    for index, device in enumerate(inference_class.spec.devices):
+        for name, capacity in sorted(device.capacity.items()):
+            try:
+                Quantity.parse(capacity.value)
+            except QuantityError as error:
+                yield format_path(("spec", "devices", index, "capacity", name, "value")), str(error)
+        for name, attribute in sorted(device.attributes.items()):
+            if attribute.version is None:
+                continue
+            try:
+                Semver.parse(attribute.version)
+            except SemverError as error:
+                yield format_path(("spec", "devices", index, "attributes", name, "version")), str(error)
