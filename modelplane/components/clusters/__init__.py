@@ -1,0 +1,1 @@
+"""Cluster sources: EKS, GKE and Existing."""

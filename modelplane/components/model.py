@@ -1,0 +1,106 @@
+"""Components over composed Bundles: ModelReplica, ModelCache, ModelEndpoint, ModelService, Namespace, InferenceGateway.
+
+Each creates its Bundle's manifests as Kubernetes resources on the provider of the bundle's cluster. Nothing here
+decides what the objects are: `modelplane.compose` does. Only values known after deploy (secret values, gateway
+addresses) are filled in, as Outputs, at the field level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from modelplane.api.inference_gateway import InferenceGateway
+from modelplane.components.kube import kube_object, object_name
+from modelplane.components.serving_stack import release, service_address
+from modelplane.compose.cache import SecretSpec
+from modelplane.compose.fleet import Bundle, PendingBackend
+from modelplane.compose.serving_stack import TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, traefik_chart
+
+ObjectKey = tuple[str, str | None, str]  # kind, namespace, name
+Fields = Mapping[ObjectKey, Mapping[str, pulumi.Input[Any]]]
+
+
+def object_key(manifest: Mapping[str, Any]) -> ObjectKey:
+    meta = manifest["metadata"]
+    return (manifest["kind"], meta.get("namespace"), meta["name"])
+
+
+def create_objects(
+    cluster: str, manifests: Sequence[Mapping[str, Any]], opts: pulumi.ResourceOptions, fields: Fields | None = None
+) -> list[pulumi.CustomResource]:
+    """One resource per manifest; `fields` replaces top-level fields of some objects with Outputs."""
+    fields = fields or {}
+    return [
+        kube_object(object_name(cluster, item), {**item, **fields.get(object_key(item), {})}, opts)
+        for item in manifests
+    ]
+
+
+class BundleComponent(pulumi.ComponentResource):
+    """The objects one API object puts on one cluster, typed `modelplane:index:<owner kind>`.
+
+    `secrets` are the Secrets of this bundle whose values come from secret config; the objects wait for them.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        provider: k8s.Provider,
+        *,
+        depends_on: Sequence[pulumi.Resource] = (),
+        fields: Fields | None = None,
+        secrets: Sequence[tuple[SecretSpec, pulumi.Output[str]]] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"modelplane:index:{bundle.owner_kind}", f"{bundle.cluster}/{bundle.owner}", None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
+        values = [{**spec.manifest(), "stringData": {spec.key: value}} for spec, value in secrets]
+        created = create_objects(bundle.cluster, values, on_cluster)
+        after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=created))
+        self.objects = created + create_objects(bundle.cluster, bundle.manifests, after, fields)
+        self.register_outputs({})
+
+
+def pending_backend_bundle(pending: PendingBackend, address: pulumi.Output[str | None]) -> tuple[Bundle, Fields]:
+    """A replica's backend (Service + EndpointSlice on the gateway cluster) whose address is an Output.
+
+    Until the workload gateway has an address the slice has no endpoints; routes leave the replica out meanwhile.
+    """
+    template = pending.endpoint_slice("0.0.0.0")  # fixes the static fields (metadata, ports) only
+    built = address.apply(lambda value: pending.endpoint_slice(value) if value else {**template, "endpoints": []})
+    fields = {object_key(template): {"addressType": built["addressType"], "endpoints": built["endpoints"]}}
+    bundle = Bundle(
+        "ModelEndpoint", f"{pending.namespace}/{pending.endpoint}", pending.cluster, (pending.service(), template)
+    )
+    return bundle, fields
+
+
+class InferenceGatewayComponent(pulumi.ComponentResource):
+    """The fleet's Traefik front door on its cluster: the chart, then the composed GatewayClass and Gateway.
+
+    `address` is the Traefik Service's load-balancer address (what Modelplane publishes as status.address).
+    """
+
+    def __init__(
+        self,
+        gateway: InferenceGateway,
+        bundle: Bundle,
+        provider: k8s.Provider,
+        *,
+        depends_on: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("modelplane:index:InferenceGateway", gateway.name, None, opts)
+        assert gateway.spec.traefik is not None  # the API model requires it for backend Traefik
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
+        traefik = release(f"{bundle.cluster}/traefik", traefik_chart(gateway.spec.traefik.version), on_cluster)
+        after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[traefik]))
+        self.objects = create_objects(bundle.cluster, bundle.manifests, after)
+        self.address = service_address(
+            f"{bundle.cluster}/traefik-service", TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, traefik, on_cluster
+        )
+        self.register_outputs({"address": self.address})
