@@ -116,6 +116,12 @@ class Fabric(ApiModel):
     type: Literal["None", "EFA", "InfiniBand"] = "None"
     infiniband: Infiniband | None = None
 
+    @model_validator(mode="after")
+    def _infiniband_block(self) -> Fabric:
+        if self.infiniband is not None and self.type != "InfiniBand":
+            raise ValueError("fabric.infiniband is only valid when fabric.type is InfiniBand")
+        return self
+
 
 class NodePool(ApiModel):
     """A pool of identical nodes of one InferenceClass."""
@@ -157,6 +163,28 @@ class InferenceClusterSpec(ApiModel):
         if len(set(taints)) != len(taints):
             raise ValueError("taints: duplicate (key, effect) pair")
         return self
+
+    @model_validator(mode="after")
+    def _pool_features_fit_source(self) -> InferenceClusterSpec:
+        """Fabrics and capacity blocks exist only where the cloud has them (Existing clusters bring their own)."""
+        source = self.cluster.source
+        for index, pool in enumerate(self.node_pools):
+            fabric = pool.fabric.type if pool.fabric else "None"
+            where = f"nodePools[{index}]"
+            if fabric == "InfiniBand" and source == "Nebius" and not pool.fabric.infiniband:  # type: ignore[union-attr]
+                raise ValueError(f"{where}.fabric.infiniband is required when fabric.type is InfiniBand on Nebius")
+            if source == "Existing":
+                continue
+            if fabric in _FABRIC_SOURCES and source not in _FABRIC_SOURCES[fabric]:
+                raise ValueError(
+                    f"{where}.fabric.type {fabric} is only available on {' and '.join(_FABRIC_SOURCES[fabric])}"
+                )
+            if pool.capacity_block and source != "EKS":
+                raise ValueError(f"{where}.capacityBlock is only available on EKS")
+        return self
+
+
+_FABRIC_SOURCES = {"EFA": ("EKS",), "InfiniBand": ("AKS", "Nebius")}
 
 
 class InferenceCluster(Resource[InferenceClusterSpec]):

@@ -231,6 +231,48 @@ INVALID: list[Any] = [
         id="engine-name",
     ),
     pytest.param(*QWEN, {"spec.replicas": DELETE}, "spec.replicas", "required", id="missing-replicas"),
+    # Pool features only where the cloud has them (reference §1.3 and the cloud XRDs).
+    pytest.param(
+        *CLUSTER,
+        {"spec.nodePools[0].fabric": {"type": "InfiniBand"}},
+        "spec",
+        "nodePools[0].fabric.type InfiniBand is only available on AKS and Nebius",
+        id="infiniband-on-eks",
+    ),
+    pytest.param(
+        *CLUSTER,
+        {"spec.nodePools[0].fabric": {"type": "EFA", "infiniband": {"fabric": "f1"}}},
+        "spec.nodePools[0].fabric",
+        "fabric.infiniband is only valid when fabric.type is InfiniBand",
+        id="infiniband-block-without-infiniband",
+    ),
+    pytest.param(
+        *CLUSTER,
+        {"spec.cluster": {"source": "Nebius", "nebius": {}}, "spec.nodePools[0].fabric": {"type": "InfiniBand"}},
+        "spec",
+        "nodePools[0].fabric.infiniband is required when fabric.type is InfiniBand on Nebius",
+        id="nebius-infiniband-needs-fabric",
+    ),
+    pytest.param(
+        *CLUSTER,
+        {
+            "spec.cluster": {"source": "GKE", "gke": {"region": "europe-west4"}},
+            "spec.nodePools[0].fabric": {"type": "EFA"},
+        },
+        "spec",
+        "nodePools[0].fabric.type EFA is only available on EKS",
+        id="efa-on-gke",
+    ),
+    pytest.param(
+        *CLUSTER,
+        {
+            "spec.cluster": {"source": "GKE", "gke": {"region": "europe-west4"}},
+            "spec.nodePools[0].capacityBlock": {"capacityReservationId": "cr-0abc"},
+        },
+        "spec",
+        "nodePools[0].capacityBlock is only available on EKS",
+        id="capacity-block-on-gke",
+    ),
     pytest.param(
         *ENDPOINT,
         {"spec.url": "ftp://example.com"},
@@ -268,6 +310,15 @@ VALID: list[Any] = [
     pytest.param(*QWEN, {TOLERATION: {"operator": "Exists"}}, id="tolerate-everything"),
     pytest.param(*QWEN, {"metadata.labels": {"modelplane.ai/owner": "x"}}, id="object-labels-not-reserved"),
     pytest.param(*SERVICE, {"spec.gatewayRef": {"name": "default"}}, id="gateway-ref"),
+    pytest.param(*CLUSTER, {"spec.nodePools[0].fabric": {"type": "EFA"}}, id="efa-on-eks"),
+    pytest.param(
+        *CLUSTER,
+        {
+            "spec.cluster": {"source": "Existing", "existing": {"secretRef": {"name": "kc"}}},
+            "spec.nodePools[0].fabric": {"type": "InfiniBand"},
+        },
+        id="existing-brings-its-own-fabric",
+    ),
 ]
 
 
