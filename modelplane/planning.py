@@ -34,14 +34,20 @@ def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) ->
     return record
 
 
-def plan_stack_config(
-    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Validate and plan a stack's `config:` mapping; raises InvalidInputError with every problem."""
+def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
+    """A stack's Fleet, checked exactly as `modelplane plan` checks it (schema, references, CEL, quantities)."""
     fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source)
     problems = semantic_problems(fleet)
     if problems:
         raise InvalidInputError(problems)
+    return fleet
+
+
+def plan_stack_config(
+    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validate and plan a stack's `config:` mapping; raises InvalidInputError with every problem."""
+    fleet = checked_fleet(config, project_dir=project_dir, source=source)
     if previous is None:
         previous = previous_from_config(config)
     return plan_record(fleet, plan(fleet, previous, source=source))

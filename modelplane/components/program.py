@@ -15,14 +15,13 @@ import pulumi
 
 from modelplane.api.errors import InvalidInputError
 from modelplane.api.fleet import Fleet
-from modelplane.api.loading import fleet_from_stack_config, previous_from_config
+from modelplane.api.loading import previous_from_config
 from modelplane.components.placement_memory import merge_records, normalise
 from modelplane.components.secrets import SecretRef, SecretStore
 from modelplane.compose.fleet import Composition, compose_fleet
 from modelplane.compose.serving_stack import resolve_versions
-from modelplane.planning import plan
+from modelplane.planning import checked_fleet, plan
 from modelplane.scheduling.placement import Placement, replicas_from_record
-from modelplane.scheduling.validation import semantic_problems
 
 # The fleet's declared objects and planning inputs: what `fleetConfig` hands on to cluster stacks.
 FLEET_KEYS = (
@@ -109,13 +108,9 @@ def reported(error: InvalidInputError, summary: str) -> ProgramError:
 def load_fleet(config: Mapping[str, Any], source: str) -> Fleet:
     """The Fleet, checked exactly as `modelplane plan` checks it (schema, references, semantics)."""
     try:
-        fleet = fleet_from_stack_config(config, project_dir=Path.cwd(), source=source)
-        problems = semantic_problems(fleet)
-        if problems:
-            raise InvalidInputError(problems)
+        return checked_fleet(config, project_dir=Path.cwd(), source=source)
     except InvalidInputError as error:
         raise reported(error, f"{len(error.problems)} problem(s) in the stack config") from None
-    return fleet
 
 
 def plan_or_fail(fleet: Fleet, previous: Mapping[str, Any] | None, source: str) -> Placement:
