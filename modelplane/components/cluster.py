@@ -36,14 +36,18 @@ def check_sources(clusters: Iterable[InferenceCluster]) -> None:
 
 
 def make_source(
-    cluster: InferenceCluster, classes: Mapping[str, InferenceClass], secrets: SecretStore, parent: pulumi.Resource
+    cluster: InferenceCluster,
+    classes: Mapping[str, InferenceClass],
+    secrets: SecretStore,
+    versions: Mapping[str, str],
+    parent: pulumi.Resource,
 ) -> ClusterSource:
     # Imported here so a fleet without EKS or GKE clusters never loads the (large) cloud SDKs.
     source = cluster.spec.cluster.source
     if source == "EKS":
         from modelplane.components.clusters.eks import EksSource
 
-        return EksSource(cluster, classes, parent)
+        return EksSource(cluster, classes, versions, parent)
     if source == "GKE":
         from modelplane.components.clusters.gke import GkeSource
 
@@ -72,7 +76,7 @@ class InferenceClusterComponent(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelplane:index:InferenceCluster", cluster.name, None, opts)
-        source = make_source(cluster, classes, secrets, self)
+        source = make_source(cluster, classes, secrets, versions, self)
         self.kubeconfig = pulumi.Output.secret(source.kubeconfig)
         self.provider = k8s.Provider(
             cluster.name,

@@ -58,7 +58,7 @@ async def main() -> None:
         pulumi.export("fleetConfig", planned.config)
     else:
         targets, store = own_clusters(planned, settings, config)
-    Realiser(planned, targets, store).run(settings.role)
+    Realiser(planned, targets, store, settings.versions).run(settings.role)
     if settings.role != "cluster":
         pulumi.export("placement", plan_record(planned.fleet, planned.placement))
 
@@ -115,8 +115,10 @@ async def gateway_provider(reference: pulumi.StackReference, stack: str, name: s
 class Realiser:
     """Creates each bundle this role owns on the provider of its cluster."""
 
-    def __init__(self, planned: Plan, targets: dict[str, Target], store: SecretStore | None) -> None:
-        self.planned, self.targets, self.store = planned, targets, store
+    def __init__(
+        self, planned: Plan, targets: dict[str, Target], store: SecretStore | None, versions: Mapping[str, str]
+    ) -> None:
+        self.planned, self.targets, self.store, self.versions = planned, targets, store, versions
         self.gateways: dict[str, InferenceGatewayComponent] = {}
         self._addressed: pulumi.Output[Composition] | None = None
 
@@ -136,7 +138,9 @@ class Realiser:
         after = [*target.ready, *target.namespaces, *([gateway] if gateway else [])]
         if bundle.owner_kind == "InferenceGateway":
             owner = self.planned.fleet.gateways[bundle.owner]
-            self.gateways[bundle.cluster] = InferenceGatewayComponent(owner, bundle, target.provider, depends_on=after)
+            self.gateways[bundle.cluster] = InferenceGatewayComponent(
+                owner, bundle, target.provider, self.versions, depends_on=after
+            )
             return
         created = BundleComponent(
             bundle, target.provider, depends_on=after, fields=self.route_fields(bundle), secrets=self.secrets(bundle)

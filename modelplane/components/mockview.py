@@ -83,6 +83,7 @@ _FAKE_OUTPUTS: dict[str, Callable[[pulumi.runtime.MockResourceArgs], dict[str, A
     "aws:eks/cluster:Cluster": lambda args: {
         "endpoint": f"https://{args.name}.eks.example.invalid",
         "certificateAuthority": {"data": "bW9jay1jYQ=="},
+        "vpcConfig": {**args.inputs.get("vpcConfig", {}), "clusterSecurityGroupId": f"sg-{args.name}-cluster"},
     },
     "aws:iam/role:Role": lambda args: {"arn": f"arn:aws:iam::000000000000:role/{args.name}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda _args: {"latestVersion": 1},

@@ -16,9 +16,9 @@ import pulumi_kubernetes as k8s
 from modelplane.api.inference_gateway import InferenceGateway
 from modelplane.components.kube import kube_object, object_name
 from modelplane.components.serving_stack import release, service_address
+from modelplane.compose import serving_stack as stack
 from modelplane.compose.cache import SecretSpec
 from modelplane.compose.fleet import Bundle, PendingBackend
-from modelplane.compose.serving_stack import TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, traefik_chart
 
 ObjectKey = tuple[str, str | None, str]  # kind, namespace, name
 Fields = Mapping[ObjectKey, Mapping[str, pulumi.Input[Any]]]
@@ -80,7 +80,8 @@ def pending_backend_bundle(pending: PendingBackend, address: pulumi.Output[str |
 
 
 class InferenceGatewayComponent(pulumi.ComponentResource):
-    """The fleet's Traefik front door on its cluster: the chart, then the composed GatewayClass and Gateway.
+    """The fleet's Traefik front door on its cluster: MetalLB when asked for, the chart, then the composed
+    GatewayClass and Gateway.
 
     `address` is the Traefik Service's load-balancer address (what Modelplane publishes as status.address).
     """
@@ -90,17 +91,46 @@ class InferenceGatewayComponent(pulumi.ComponentResource):
         gateway: InferenceGateway,
         bundle: Bundle,
         provider: k8s.Provider,
+        versions: Mapping[str, str],
         *,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("modelplane:index:InferenceGateway", gateway.name, None, opts)
-        assert gateway.spec.traefik is not None  # the API model requires it for backend Traefik
+        traefik = gateway.spec.traefik
+        assert traefik is not None  # the API model requires it for backend Traefik
+        cluster = bundle.cluster
+        load_balancer: list[pulumi.Resource] = []
+        if traefik.load_balancer == "MetalLB":
+            assert traefik.metallb is not None  # the API model requires it for loadBalancer MetalLB
+            # Not after `depends_on` (the serving stack): its Envoy Gateway waits for an address from this pool too.
+            on_provider = pulumi.ResourceOptions(parent=self, provider=provider)
+            load_balancer = metallb(cluster, traefik.metallb.address_pool, versions["metallb"], on_provider)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
-        traefik = release(f"{bundle.cluster}/traefik", traefik_chart(gateway.spec.traefik.version), on_cluster)
-        after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[traefik]))
-        self.objects = create_objects(bundle.cluster, bundle.manifests, after)
+        # Helm waits for the Traefik Service's load-balancer address, so the pool must exist first.
+        chart = release(
+            f"{cluster}/traefik",
+            stack.traefik_chart(traefik.version),
+            pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=load_balancer)),
+        )
+        after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[chart]))
+        self.objects = create_objects(cluster, bundle.manifests, after)
         self.address = service_address(
-            f"{bundle.cluster}/traefik-service", TRAEFIK_NAMESPACE, TRAEFIK_SERVICE, traefik, on_cluster
+            f"{cluster}/traefik-service", stack.TRAEFIK_NAMESPACE, stack.TRAEFIK_SERVICE, chart, on_cluster
         )
         self.register_outputs({"address": self.address})
+
+
+def metallb(cluster: str, address_pool: str, version: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:
+    """Namespace, MetalLB release, then its IPAddressPool and L2Advertisement (§1.1); returns the last two, which
+    LoadBalancer Services need before they get an address."""
+    namespace = stack.metallb_namespace()
+    created = kube_object(object_name(cluster, namespace), namespace, opts)
+    chart = release(
+        f"{cluster}/metallb",
+        stack.metallb_chart(version),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[created])),
+    )
+    # The release waits for the controller, whose webhook validates these objects.
+    after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[chart]))
+    return list(create_objects(cluster, stack.metallb_objects(address_pool), after))

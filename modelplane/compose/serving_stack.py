@@ -1,4 +1,5 @@
-"""The serving stack every workload cluster gets (reference §1.4), and the InferenceGateway's Traefik: pure data.
+"""The serving stack every workload cluster gets (reference §1.4), the InferenceGateway's Traefik and MetalLB, and
+the EKS EFA driver: pure data.
 
 Chart coordinates, pinned versions (overridable through stack config `modelplane:chartVersions`), Helm values and
 the fixed gateway objects, as plain dicts. `modelplane.components` turns them into Pulumi resources.
@@ -18,7 +19,12 @@ GATEWAY_SERVICE = "modelplane-inference-gateway"
 ENVOY_GATEWAY_NAMESPACE = "envoy-gateway-system"
 TRAEFIK_NAMESPACE = "traefik-system"
 TRAEFIK_SERVICE = "traefik"
+METALLB_NAMESPACE = "metallb-system"
+METALLB_POOL = "modelplane"
+METALLB_API = "metallb.io/v1beta1"
 GKE_NVIDIA_DRIVER_ROOT = "/home/kubernetes/bin/nvidia"
+# Node agents that must run on GPU nodes tolerate the taint every GPU pool carries.
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 # The tested combination (reference §1.4 `versions`). Keys are the `modelplane:chartVersions` config keys.
 DEFAULT_VERSIONS: dict[str, str] = {
@@ -30,6 +36,8 @@ DEFAULT_VERSIONS: dict[str, str] = {
     "leaderWorkerSet": "v0.8.0",
     "nodeFeatureDiscovery": "0.18.3",
     "nvidiaDraDriver": "0.4.0",
+    "metallb": "0.14.9",  # only on an InferenceGateway's cluster with loadBalancer MetalLB
+    "awsDranet": "1.0.0",  # only on an EKS cluster with an EFA pool
 }
 
 
@@ -121,9 +129,7 @@ def serving_charts(versions: Mapping[str, str], *, nvidia_driver_root: str = "/"
             versions["nodeFeatureDiscovery"],
             "node-feature-discovery",
             # Without this NFD never labels GPU nodes (pci-10de), so the DRA kubelet plugin never starts.
-            values={
-                "worker": {"tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]}
-            },
+            values={"worker": {"tolerations": [GPU_TOLERATION]}},
         ),
         Chart(
             "dra-driver",
@@ -304,5 +310,51 @@ def traefik_chart(version: str) -> Chart:
             "gateway": {"enabled": False},
             "gatewayClass": {"enabled": False},
         },
+        # The chart's crds/ holds the Gateway API CRDs too. Envoy Gateway's release installs them on this cluster, and
+        # Helm never upgrades crds/ CRDs, so whichever chart installed them first would pin their version.
         skip_crds=True,
+    )
+
+
+def metallb_chart(version: str) -> Chart:
+    """MetalLB (§1.1): LoadBalancer addresses where no cloud provides them (kind, bare metal)."""
+    return Chart("metallb", "metallb", "metallb", version, METALLB_NAMESPACE, repo="https://metallb.github.io/metallb")
+
+
+def metallb_namespace() -> dict[str, Any]:
+    """MetalLB's namespace; its speaker needs host networking and NET_RAW, which Pod Security `baseline` rejects."""
+    privileged = {f"pod-security.kubernetes.io/{mode}": "privileged" for mode in ("enforce", "audit", "warn")}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": METALLB_NAMESPACE, "labels": privileged}}
+
+
+def metallb_objects(address_pool: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """IPAddressPool `modelplane` over `address_pool` and the L2Advertisement that announces it, in apply order."""
+    metadata = {"name": METALLB_POOL, "namespace": METALLB_NAMESPACE}
+    return (
+        {
+            "apiVersion": METALLB_API,
+            "kind": "IPAddressPool",
+            "metadata": metadata,
+            "spec": {"addresses": [address_pool]},
+        },
+        {
+            "apiVersion": METALLB_API,
+            "kind": "L2Advertisement",
+            "metadata": dict(metadata),
+            "spec": {"ipAddressPools": [METALLB_POOL]},
+        },
+    )
+
+
+def aws_dranet_chart(version: str) -> Chart:
+    """The EFA DRA driver (§1.10; DeviceClass `efa.networking.k8s.aws`). Its DaemonSet must reach the GPU nodes,
+    which carry the GPU taint."""
+    return Chart(
+        "aws-dranet",
+        "aws-dranet",
+        "aws-dranet",
+        version,
+        "kube-system",
+        repo="https://aws.github.io/eks-charts",
+        values={"tolerations": [GPU_TOLERATION]},
     )

@@ -115,6 +115,19 @@ def test_an_unsupported_source_is_planned_but_stops_the_program_naming_the_clust
     assert not result.of_type("modelplane:index:InferenceCluster")
 
 
+def test_an_existing_clusters_identity_is_reported_as_unused_once() -> None:
+    config = stack_config("dev")
+    existing = config["modelplane:clusters"]["local"]["cluster"]["existing"]
+    existing["identitySecretRef"] = {"name": "local-gcp", "type": "GoogleApplicationCredentials"}
+    result = run(config, "dev")
+    assert result.error is None, result.error
+    (warning,) = [line for line in result.messages("warning") if "identitySecretRef" in line]
+    assert warning.startswith("InferenceCluster local: existing.identitySecretRef (GoogleApplicationCredentials ")
+    assert "is not used" in warning and "kubeconfig alone, so it must be self-contained" in warning
+    assert result.of_type("pulumi:providers:kubernetes")  # the cluster is still provisioned with its kubeconfig
+    assert not [line for line in run(stack_config("dev"), "dev").messages("warning") if "identitySecretRef" in line]
+
+
 def test_invalid_config_reports_each_problem_and_registers_nothing() -> None:
     config = stack_config("dev")
     config["modelplane:deployments"]["qwen"]["replicaz"] = 2

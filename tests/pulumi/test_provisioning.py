@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+from typing import Any
 
 import pytest
 
@@ -66,6 +68,93 @@ def test_eks_capacity_block_goes_through_a_launch_template() -> None:
     assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
     assert template["instanceMarketOptions"] == {"marketType": "capacity-block"}
     assert template["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 500
+    assert "networkInterfaces" not in template
+    assert [item.name for item in result.of_type("aws:ec2/securityGroup:SecurityGroup")] == ["us-east-efs"]
+
+
+def efa_config(*, capacity_block: bool = False) -> dict[str, Any]:
+    """prod with EFA on the H100 pool (p5.48xlarge) and a second EFA pool of g6.xlarge nodes on us-east."""
+    config = stack_config("prod")
+    classes = config["modelplane:classes"]
+    classes["l4-eks"] = {
+        **copy.deepcopy(classes["l4-1x"]),
+        "provisioning": {
+            "provider": "EKS",
+            "eks": {"instanceType": "g6.xlarge", "diskSizeGb": 200, "accelerator": {"type": "nvidia-l4", "count": 1}},
+        },
+    }
+    pools = config["modelplane:clusters"]["us-east"]["nodePools"]
+    pools[0]["fabric"] = {"type": "EFA"}
+    if capacity_block:
+        pools[0]["capacityBlock"] = {"capacityReservationId": "cr-0123456789abcdef0"}
+    pools.append({"name": "gpu-l4", "className": "l4-eks", "zones": ["us-east-1a"], "fabric": {"type": "EFA"}})
+    return config
+
+
+@pytest.fixture(scope="module")
+def efa() -> MockRun:
+    result = run(efa_config())
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.mark.parametrize(("pool", "cards"), [("gpu-h100", 32), ("gpu-l4", 1)])
+def test_an_efa_pool_gets_one_efa_interface_per_network_card(efa: MockRun, pool: str, cards: int) -> None:
+    template = efa.named("aws:ec2/launchTemplate:LaunchTemplate", f"us-east-{pool}")
+    assert (template.parent_name, template.provider, template.inputs["region"]) == ("us-east", "", "us-east-1")
+    interfaces = template.inputs["networkInterfaces"]
+    assert [item["networkCardIndex"] for item in interfaces] == list(range(cards))
+    assert (interfaces[0]["interfaceType"], interfaces[0]["deviceIndex"]) == ("efa", 0)
+    assert all((item["interfaceType"], item["deviceIndex"]) == ("efa-only", 1) for item in interfaces[1:])
+    group = efa.named("aws:ec2/securityGroup:SecurityGroup", "us-east-efa")
+    # The mock IDs: the EFA group's and the EKS cluster security group's.
+    assert all(item["securityGroups"] == ["us-east-efa-id", "sg-us-east-cluster"] for item in interfaces)
+    assert group.urn in template.dependencies
+    node_group = efa.named("aws:eks/nodeGroup:NodeGroup", f"us-east-{pool}")
+    assert node_group.inputs["launchTemplate"] == {"id": f"us-east-{pool}-id", "version": "1"}
+    assert template.urn in node_group.dependencies
+    assert "diskSize" not in node_group.inputs and "capacityType" not in node_group.inputs
+    assert template.inputs["blockDeviceMappings"][0]["ebs"]["volumeSize"] == {"gpu-h100": 500, "gpu-l4": 200}[pool]
+
+
+def test_the_efa_security_group_allows_all_traffic_within_itself(efa: MockRun) -> None:
+    (group,) = [item for item in efa.of_type("aws:ec2/securityGroup:SecurityGroup") if item.name.endswith("-efa")]
+    everything = [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]
+    assert group.inputs["ingress"] == everything and group.inputs["egress"] == everything
+    assert group.parent_name == "us-east" and group.inputs["vpcId"] == "us-east-id"
+
+
+def test_an_efa_cluster_gets_aws_dranet_once_tolerating_the_gpu_taint(efa: MockRun, prod: MockRun) -> None:
+    (dranet,) = [item for item in efa.of_type("kubernetes:helm.sh/v3:Release") if item.inputs["chart"] == "aws-dranet"]
+    assert dranet.name == "us-east/aws-dranet" and dranet.provider_name == "us-east" and dranet.parent_name == "us-east"
+    assert dranet.inputs["repositoryOpts"] == {"repo": "https://aws.github.io/eks-charts"}
+    assert (dranet.inputs["version"], dranet.inputs["namespace"]) == ("1.0.0", "kube-system")
+    assert dranet.inputs["values"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert not [item for item in prod.of_type("kubernetes:helm.sh/v3:Release") if "aws-dranet" in item.name]
+    assert not prod.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert [item.name for item in prod.of_type("aws:ec2/securityGroup:SecurityGroup")] == ["us-east-efs"]
+
+
+def test_aws_dranet_follows_chart_versions() -> None:
+    config = efa_config()
+    config["modelplane:chartVersions"] = {"awsDranet": "1.1.0"}
+    result = run(config)
+    assert result.named("kubernetes:helm.sh/v3:Release", "us-east/aws-dranet").inputs["version"] == "1.1.0"
+
+
+def test_a_capacity_block_and_efa_share_one_launch_template() -> None:
+    result = run(efa_config(capacity_block=True))
+    assert result.error is None, result.error
+    template = result.named("aws:ec2/launchTemplate:LaunchTemplate", "us-east-gpu-h100").inputs
+    assert len(template["networkInterfaces"]) == 32
+    assert template["instanceMarketOptions"] == {"marketType": "capacity-block"}
+    target = template["capacityReservationSpecification"]["capacityReservationTarget"]
+    assert target == {"capacityReservationId": "cr-0123456789abcdef0"}
+    group = result.named("aws:eks/nodeGroup:NodeGroup", "us-east-gpu-h100").inputs
+    assert group["capacityType"] == "CAPACITY_BLOCK" and group["launchTemplate"]["id"] == "us-east-gpu-h100-id"
+    assert len(result.of_type("aws:ec2/launchTemplate:LaunchTemplate")) == 2  # one per EFA pool, none extra
 
 
 def test_gke_gpu_node_pool_has_accelerators_driver_labels_taint_and_autoscaling(prod: MockRun) -> None:

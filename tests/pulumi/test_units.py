@@ -8,6 +8,7 @@ import pytest
 
 from modelplane.api.inference_cluster import NodePool
 from modelplane.components.clusters.base import Scaling, pool_scaling
+from modelplane.components.clusters.eks import efa_interface_count, efa_interfaces
 from modelplane.components.kube import object_name
 from modelplane.components.placement_memory import merge_records, normalise
 from modelplane.components.program import Settings
@@ -85,6 +86,57 @@ def test_traefik_skips_its_crds_and_the_chart_made_gateway() -> None:
     chart = serving_stack.traefik_chart("40.2.0")
     assert chart.skip_crds and chart.version == "40.2.0" and chart.repo == "https://traefik.github.io/charts"
     assert chart.values["gateway"] == {"enabled": False} and chart.values["gatewayClass"] == {"enabled": False}
+
+
+def test_metallb_objects_pool_the_given_addresses_and_advertise_them_on_l2() -> None:
+    chart = serving_stack.metallb_chart("0.14.9")
+    assert (chart.release, chart.chart, chart.namespace) == ("metallb", "metallb", "metallb-system")
+    assert chart.repo == "https://metallb.github.io/metallb" and not chart.skip_crds  # its CRDs come with it
+    pool, advertisement = serving_stack.metallb_objects("10.0.0.100-10.0.0.149")
+    assert (pool["kind"], pool["apiVersion"], pool["spec"]) == (
+        "IPAddressPool",
+        "metallb.io/v1beta1",
+        {"addresses": ["10.0.0.100-10.0.0.149"]},
+    )
+    assert advertisement["kind"] == "L2Advertisement"
+    assert advertisement["spec"]["ipAddressPools"] == [pool["metadata"]["name"]] == ["modelplane"]
+    assert serving_stack.DEFAULT_VERSIONS["metallb"] == "0.14.9"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "interfaces"),
+    [
+        ("p5.48xlarge", 32),
+        ("p5e.48xlarge", 32),
+        ("p5en.48xlarge", 16),
+        ("p4d.24xlarge", 4),
+        ("p4de.24xlarge", 4),
+        ("g6.xlarge", 1),
+        ("g6e.48xlarge", 1),
+    ],
+)
+def test_efa_interfaces_are_one_per_network_card_of_the_family(instance_type: str, interfaces: int) -> None:
+    assert efa_interface_count(instance_type) == interfaces
+
+
+def test_efa_interfaces_put_the_primary_on_card_0_and_efa_only_on_the_others() -> None:
+    primary, second, third = efa_interfaces(3, ["sg-efa", "sg-cluster"])
+    assert primary == {
+        "network_card_index": 0,
+        "device_index": 0,
+        "interface_type": "efa",
+        "security_groups": ["sg-efa", "sg-cluster"],
+        "delete_on_termination": "true",
+    }
+    assert (second["network_card_index"], second["device_index"], second["interface_type"]) == (1, 1, "efa-only")
+    assert (third["network_card_index"], third["device_index"], third["interface_type"]) == (2, 1, "efa-only")
+
+
+def test_aws_dranet_chart_tolerates_the_gpu_taint() -> None:
+    chart = serving_stack.aws_dranet_chart(serving_stack.DEFAULT_VERSIONS["awsDranet"])
+    assert (chart.chart, chart.version, chart.namespace) == ("aws-dranet", "1.0.0", "kube-system")
+    assert chart.repo == "https://aws.github.io/eks-charts"
+    assert chart.values["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
 
 @pytest.mark.parametrize(

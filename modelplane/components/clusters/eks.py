@@ -1,4 +1,4 @@
-"""EKS: VPC, IAM, cluster, a system node group, a GPU node group per pool, EFS for caches (§1.10 EKSCluster)."""
+"""EKS: VPC, IAM, cluster, a system node group, a GPU node group per pool (EFA where asked), EFS for caches (§1.10)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from modelplane.components.clusters.base import (
     pool_scaling,
 )
 from modelplane.components.kube import kube_object
+from modelplane.components.serving_stack import release
+from modelplane.compose.serving_stack import aws_dranet_chart
 
 VPC_CIDR = "10.0.0.0/16"
 GPU_AMI = "AL2023_x86_64_NVIDIA"  # NVIDIA driver preinstalled: the DRA driver needs a host driver
@@ -48,6 +50,9 @@ _AUTOSCALER_ACTIONS = [
     "ec2:GetInstanceTypesFromInstanceRequirements",
     "eks:DescribeNodegroup",
 ]
+# Network cards per instance family (§1.10): an EFA node gets one EFA interface per card; unlisted families have one.
+_NETWORK_CARDS = {"p5": 32, "p5e": 32, "p5en": 16, "p4d": 4, "p4de": 4}
+_ALL_TRAFFIC = {"protocol": "-1", "from_port": 0, "to_port": 0, "self": True}
 
 
 class _Role(NamedTuple):
@@ -63,11 +68,15 @@ class EksSource:
     nvidia_driver_root = "/"
 
     def __init__(
-        self, cluster: InferenceCluster, classes: Mapping[str, InferenceClass], parent: pulumi.Resource
+        self,
+        cluster: InferenceCluster,
+        classes: Mapping[str, InferenceClass],
+        versions: Mapping[str, str],
+        parent: pulumi.Resource,
     ) -> None:
         spec = cluster.spec.cluster.eks
         assert spec is not None  # the API model requires the eks block for source EKS
-        self._name, self._region, self._parent = cluster.name, spec.region, parent
+        self._name, self._region, self._parent, self._versions = cluster.name, spec.region, parent, versions
         self._storage_class = cluster.cache_storage_class
         pools = gpu_pools(cluster, classes, "eks")
         self._network = _Network(cluster.name, spec.region, _zones(cluster, spec.region), self._opts())
@@ -105,6 +114,7 @@ class EksSource:
             },
         )
         addons = [self._addon(name, [system]) for name in ADDONS]
+        self._efa_group = self._efa_security_group() if any(has_efa(pool) for pool, _ in pools) else None
         for pool, settings in pools:
             self._gpu_node_group(pool, settings, node_role)
         self.ready: Sequence[pulumi.Resource] = [system, *addons]
@@ -173,30 +183,52 @@ class EksSource:
                 "desired_size": scaling.desired,
             },
         }
-        if pool.capacity_block:
-            template = self._capacity_block_template(pool, settings)
-            group.update(
-                capacity_type="CAPACITY_BLOCK",
-                launch_template={"id": template.id, "version": template.latest_version.apply(str)},
-            )
-        else:
+        template = self._launch_template(pool, settings)
+        if template is None:
             group["disk_size"] = settings.disk_size_gb
+        else:
+            group["launch_template"] = {"id": template.id, "version": template.latest_version.apply(str)}
+        if pool.capacity_block:
+            group["capacity_type"] = "CAPACITY_BLOCK"
         subnets = self._network.private_in(pool.zones)
         return self._node_group(pool.name, role, subnets, group)
 
-    def _capacity_block_template(self, pool: NodePool, settings: EksProvisioning) -> ec2.LaunchTemplate:
-        """EC2 Capacity Blocks need a launch template: the disk moves there, and the market is capacity-block."""
-        assert pool.capacity_block is not None
+    def _launch_template(self, pool: NodePool, settings: EksProvisioning) -> ec2.LaunchTemplate | None:
+        """One launch template for a capacity block and/or EFA; EKS then takes the disk from it, not `diskSize`."""
+        extra: dict[str, Any] = {}
+        if pool.capacity_block:
+            extra["instance_market_options"] = {"market_type": "capacity-block"}
+            reservation = pool.capacity_block.capacity_reservation_id
+            extra["capacity_reservation_specification"] = {
+                "capacity_reservation_target": {"capacity_reservation_id": reservation}
+            }
+        if has_efa(pool):
+            assert self._efa_group is not None  # created in __init__ when any pool has EFA
+            # Interfaces named in a launch template get no security group from EKS: the cluster's goes on each.
+            groups = [self._efa_group.id, self.cluster.vpc_config.cluster_security_group_id]
+            extra["network_interfaces"] = efa_interfaces(efa_interface_count(settings.instance_type), groups)
+        if not extra:
+            return None
         return ec2.LaunchTemplate(
             f"{self._name}-{pool.name}",
             region=self._region,
             block_device_mappings=[
                 {"device_name": "/dev/xvda", "ebs": {"volume_size": settings.disk_size_gb, "volume_type": "gp3"}}
             ],
-            instance_market_options={"market_type": "capacity-block"},
-            capacity_reservation_specification={
-                "capacity_reservation_target": {"capacity_reservation_id": pool.capacity_block.capacity_reservation_id}
-            },
+            **extra,
+            opts=self._opts(),
+        )
+
+    def _efa_security_group(self) -> ec2.SecurityGroup:
+        """EFA traffic only flows between interfaces that share a group allowing all traffic to and from itself."""
+        return ec2.SecurityGroup(
+            f"{self._name}-efa",
+            vpc_id=self._network.vpc.id,
+            region=self._region,
+            description="EFA traffic between the cluster's EFA nodes",
+            ingress=[_ALL_TRAFFIC],
+            egress=[_ALL_TRAFFIC],
+            tags={"Name": f"{self._name}-efa"},
             opts=self._opts(),
         )
 
@@ -253,7 +285,8 @@ class EksSource:
         return self._storage_class
 
     def extras(self, parent: pulumi.Resource, provider: k8s.Provider) -> None:
-        """cluster-autoscaler (Pod Identity, auto-discovery): DRA rules out Karpenter and Auto Mode (§1.10)."""
+        """cluster-autoscaler (Pod Identity, auto-discovery): DRA rules out Karpenter and Auto Mode (§1.10); and
+        aws-dranet when some pool has EFA."""
         role = self._role("autoscaler", "pods.eks.amazonaws.com", [], pod_identity=True)
         policy = {
             "Version": "2012-10-17",
@@ -289,6 +322,34 @@ class EksSource:
             },
             opts=pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=[association]),
         )
+        if self._efa_group is not None:
+            # Publishes the EFA interfaces as DRA devices (DeviceClass efa.networking.k8s.aws) for claims to use.
+            chart = aws_dranet_chart(self._versions["awsDranet"])
+            release(f"{self._name}/aws-dranet", chart, pulumi.ResourceOptions(parent=parent, provider=provider))
+
+
+def has_efa(pool: NodePool) -> bool:
+    return pool.fabric is not None and pool.fabric.type == "EFA"
+
+
+def efa_interface_count(instance_type: str) -> int:
+    """One EFA interface per network card of the instance's family (`p5.48xlarge` → `p5` → 32)."""
+    return _NETWORK_CARDS.get(instance_type.split(".", 1)[0], 1)
+
+
+def efa_interfaces(count: int, security_groups: Sequence[pulumi.Input[str]]) -> list[dict[str, Any]]:
+    """Card 0 is the primary interface, EFA with ENA (an EFA-only one cannot be primary); every other card gets an
+    EFA-only interface at device index 1, which takes no IP address from the subnet."""
+    return [
+        {
+            "network_card_index": card,
+            "device_index": 0 if card == 0 else 1,
+            "interface_type": "efa" if card == 0 else "efa-only",
+            "security_groups": list(security_groups),
+            "delete_on_termination": "true",
+        }
+        for card in range(count)
+    ]
 
 
 def _zones(cluster: InferenceCluster, region: str) -> list[str]:

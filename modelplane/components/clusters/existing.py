@@ -21,6 +21,14 @@ class ExistingSource:
         existing = cluster.spec.cluster.existing
         assert existing is not None  # the API model requires the existing block for source Existing
         self.kubeconfig = secrets.value(existing.secret_ref.name, existing.secret_ref.key)
+        if existing.identity_secret_ref is not None:
+            # Modelplane's providers combine the kubeconfig with this identity; the Kubernetes provider here cannot.
+            pulumi.log.warn(
+                f"InferenceCluster {cluster.name}: existing.identitySecretRef "
+                f"({existing.identity_secret_ref.type} {existing.identity_secret_ref.name}) is not used: Pulumi "
+                "reaches the cluster with the kubeconfig alone, so it must be self-contained (e.g. a token, or an "
+                "exec plugin available where pulumi runs)"
+            )
         self._storage_class = cluster.cache_storage_class
 
     def cache_storage(self, parent: pulumi.Resource, provider: k8s.Provider) -> str | None:
