@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import yaml
@@ -117,7 +117,7 @@ def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) 
     config: dict[str, Any] = {}
     settings, previous = None, None
     if stack is not None:
-        source = stack_source(stack)
+        source = stack_source(project_dir, stack)
         config = reader.read_stack_file(project_dir / source, source)
         settings = reader.read_config(config, project_dir, source)
         previous, problems = _previous(config, source)
@@ -132,9 +132,19 @@ def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) 
     return StackInputs(fleet, previous, public), reader.problems
 
 
-def stack_source(stack: str) -> str:
-    """The stack file, relative to the project: Pulumi names it by the stack's short name (`org/proj/dev` → dev)."""
-    return f"{STACK_DIR}/Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+def stack_source(project_dir: Path, stack: str) -> str:
+    """The stack file, relative to the project, where Pulumi keeps it: `<stackConfigDir>/Pulumi.<short name>.yaml`
+    (`org/proj/dev` → dev). Without a Pulumi.yaml, this project's own `stacks/`."""
+    return str(PurePosixPath(_stack_config_dir(project_dir)) / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml")
+
+
+def _stack_config_dir(project_dir: Path) -> str:
+    try:
+        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return STACK_DIR
+    # Pulumi's own default, when Pulumi.yaml names no stackConfigDir, is the project directory.
+    return str(project.get("stackConfigDir", ".")) if isinstance(project, dict) else STACK_DIR
 
 
 def _checked(value: T, problems: list[Problem]) -> T:

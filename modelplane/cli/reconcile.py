@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from ruamel.yaml import YAMLError
 
 from modelplane.cli.app import app
+from modelplane.cli.inputs import fail
 from modelplane.reconcile.driver import AutomationStackDriver
 from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.preview import StackPreview, preview_stack, render_markdown, render_rejected, to_json
@@ -19,16 +20,7 @@ from modelplane.reconcile.scaling import PlanRejectedError, UnknownDeploymentErr
 from modelplane.reconcile.settings import load_settings
 from modelplane.reconcile.stackfiles import StackFileError, stack_file
 
-EXIT_INVALID = 2
-
 ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
-
-
-def fail(lines: list[str]) -> NoReturn:
-    """Print one line per problem to stderr and exit 2 (bad input never shows a traceback)."""
-    for line in lines:
-        typer.echo(line, err=True)
-    raise typer.Exit(EXIT_INVALID)
 
 
 def _settings_errors(error: ValidationError) -> list[str]:

@@ -10,13 +10,14 @@ import typer
 from modelplane.api.errors import InvalidInputError
 from modelplane.api.loading import load_stack
 from modelplane.cli.app import app
+from modelplane.reconcile.stackfiles import StackFileError, read_config, stack_file
 
 BANNER = "OFFLINE MOCK VIEW — not a pulumi preview: nothing was contacted; outputs and addresses are fake."
 
 
 @app.command()
 def synth(
-    stack: Annotated[str, typer.Option("--stack", help="Stack name (reads stacks/Pulumi.<stack>.yaml).")] = "dev",
+    stack: Annotated[str, typer.Option("--stack", help="Stack name (reads its stack settings file).")] = "dev",
     project_dir: Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")] = Path(),
 ) -> None:
     """Print the resource tree (type, name, parent, provider) `pulumi up` would register, from a mock run."""
@@ -40,13 +41,10 @@ def synth(
 
 
 def _stack_config(project_dir: Path, stack: str) -> dict:
-    import yaml
-
-    path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
     try:
-        return dict((yaml.safe_load(path.read_text()) or {}).get("config") or {})
-    except OSError as error:
-        typer.echo(f"{path}: {error.strerror}", err=True)
+        return read_config(stack_file(project_dir, stack))
+    except StackFileError as error:
+        typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
 
 

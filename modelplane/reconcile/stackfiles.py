@@ -17,6 +17,8 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap
 
+from modelplane.api.loading import stack_source
+
 PLACEMENT_KEY = "modelplane:placement"
 MANIFESTS_KEY = "modelplane:manifests"
 DEPLOYMENTS_KEY = "modelplane:deployments"
@@ -43,8 +45,8 @@ def _project_settings(project_dir: Path) -> dict[str, Any]:
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:
-    """``<stackConfigDir>/Pulumi.<stack>.yaml`` as Pulumi.yaml declares it."""
-    return project_dir / str(_project_settings(project_dir).get("stackConfigDir", ".")) / f"Pulumi.{stack}.yaml"
+    """``<stackConfigDir>/Pulumi.<stack>.yaml`` as Pulumi.yaml declares it (the loader's rule, so both agree)."""
+    return project_dir / stack_source(project_dir, stack)
 
 
 def project_virtualenv(project_dir: Path) -> Path | None:

@@ -20,6 +20,7 @@ from modelplane.api.loading import (
     load_paths,
     load_stack,
     previous_from_config,
+    stack_source,
 )
 from tests.api.helpers import FIXTURES, FLEET_YAML, fleet_documents, problems, write_yaml
 
@@ -307,3 +308,23 @@ def test_previous_placement_problems(value: Any, problem: str) -> None:
 def test_no_input_at_all_is_a_problem() -> None:
     _, found = collect_inputs([], None, FIXTURES)
     assert [str(problem) for problem in found] == ["<input> - -: no input: give manifest paths or a stack"]
+
+
+@pytest.mark.parametrize(
+    ("project_file", "stack", "expected"),
+    [
+        (None, "dev", "stacks/Pulumi.dev.yaml"),
+        ("name: p\nruntime: python\nstackConfigDir: stacks\n", "org/proj/dev", "stacks/Pulumi.dev.yaml"),
+        ("name: p\nruntime: python\nstackConfigDir: config/stacks\n", "dev", "config/stacks/Pulumi.dev.yaml"),
+        ("name: p\nruntime: python\n", "dev", "Pulumi.dev.yaml"),
+    ],
+)
+def test_the_stack_file_is_where_pulumi_keeps_it(
+    tmp_path: Path, project_file: str | None, stack: str, expected: str
+) -> None:
+    if project_file is not None:
+        (tmp_path / "Pulumi.yaml").write_text(project_file)
+    assert stack_source(tmp_path, stack) == expected
+    (tmp_path / expected).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / expected).write_text("encryptionsalt: v1:abc\n")
+    assert load_stack(tmp_path, stack) == StackInputs(Fleet(), None, {})
