@@ -9,6 +9,7 @@ from typing import Any
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import Fleet
 from modelplane.api.loading import fleet_from_stack_config, previous_from_config
+from modelplane.compose.routing import service_backends
 from modelplane.scheduling.placement import Placement, RecordError, replicas_from_record, to_record
 from modelplane.scheduling.scheduler import schedule
 from modelplane.scheduling.validation import semantic_problems
@@ -27,8 +28,6 @@ def plan(
 
 def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) -> dict[str, Any]:
     """The placement record plus each ModelService's backends and weights."""
-    from modelplane.compose.routing import service_backends
-
     record = to_record(placement, explain=explain)
     record["services"] = service_backends(fleet, placement)
     return record

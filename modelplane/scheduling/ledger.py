@@ -7,7 +7,7 @@ largest pods first).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 Demand = tuple[int, ...]  # devices taken per class device, in class order
 
@@ -72,9 +72,6 @@ class Ledger:
 
     def pool(self, cluster: str, pool: str) -> PoolLedger | None:
         return self._pools.get((cluster, pool))
-
-    def free_on(self, cluster: str, pools: Iterable[str]) -> int:
-        return max((self._pools[(cluster, name)].free for name in pools), default=0)
 
     def trial(self) -> Trial:
         return Trial(self)

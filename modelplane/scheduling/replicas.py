@@ -55,12 +55,12 @@ class EngineFitter:
     def _profile(self, engine: Engine, cluster: InferenceCluster) -> str | list[_PoolFit]:
         """How the engine fits each pool of a cluster, ignoring capacity; shared by clusters with the same classes."""
         layout = tuple(pool.class_name for pool in cluster.spec.node_pools)
-        key = (self._signature(engine), layout)
+        key = (self.signature(engine), layout)
         if key not in self._profiles:
             self._profiles[key] = self._build_profile(engine, cluster.spec.node_pools)
         return self._profiles[key]
 
-    def _signature(self, engine: Engine) -> str:
+    def signature(self, engine: Engine) -> str:
         """Engines that differ only in name, images or args fit the same pools the same way."""
         found = self._signatures.get(id(engine))
         if found is None:

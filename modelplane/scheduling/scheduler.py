@@ -193,7 +193,7 @@ class _Planner:
             tuple(sorted(cluster_labels_wanted(deployment, cache).items())),
             cache.key if cache else None,
             tuple(toleration.model_dump_json() for toleration in spec.tolerations),
-            _shape(deployment),
+            tuple(self.fitter.signature(engine) for engine in deployment.engines),
         )
         if key not in self._candidates:
             self._candidates[key] = {
@@ -265,17 +265,3 @@ def _initial_ledger(fleet: Fleet, *, packing: bool) -> Ledger:
             capacity = tuple(device.count for device in devices)
             pools[(cluster.name, pool.name)] = PoolLedger(pool.nodes, capacity, packing=packing)
     return Ledger(pools)
-
-
-def _shape(deployment: ModelDeployment) -> tuple:
-    """What decides whether a replica fits a cluster: engines' copies, members' roles, pods and device requests."""
-    return tuple(
-        (
-            engine.copies,
-            tuple(
-                (member.role, member.pods, member.node_selector.model_dump_json() if member.node_selector else "")
-                for member in engine.members
-            ),
-        )
-        for engine in deployment.engines
-    )
