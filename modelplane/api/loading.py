@@ -49,6 +49,7 @@ PROGRAM_KEYS = frozenset(
         "modelplane:recoverPlacement",
         "modelplane:chartVersions",
         "modelplane:gatewayAddresses",
+        "modelplane:installCharts",
     }
 )
 KNOWN_KEYS = frozenset({*OBJECT_KEYS, MANIFESTS_KEY, SCHEDULING_KEY, PLACEMENT_KEY, SECRETS_KEY, *PROGRAM_KEYS})

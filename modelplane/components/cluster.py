@@ -74,6 +74,8 @@ class InferenceClusterComponent(pulumi.ComponentResource):
         secrets: SecretStore,
         versions: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        install_charts: bool = True,
     ) -> None:
         super().__init__("modelplane:index:InferenceCluster", cluster.name, None, opts)
         source = make_source(cluster, classes, secrets, versions, self)
@@ -85,7 +87,12 @@ class InferenceClusterComponent(pulumi.ComponentResource):
         )
         self.cache = CacheStorage(cluster.name, source, self.provider, pulumi.ResourceOptions(parent=self))
         self.serving = ServingStack(
-            cluster.name, versions, source.nvidia_driver_root, self.provider, pulumi.ResourceOptions(parent=self)
+            cluster.name,
+            versions,
+            source.nvidia_driver_root,
+            self.provider,
+            pulumi.ResourceOptions(parent=self),
+            install_charts=install_charts,
         )
         source.extras(self, self.provider)
         self.gateway_address = self.serving.gateway_address

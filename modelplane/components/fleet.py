@@ -58,7 +58,7 @@ async def main() -> None:
         pulumi.export("fleetConfig", planned.config)
     else:
         targets, store = own_clusters(planned, settings, config)
-    Realiser(planned, targets, store, settings.versions).run(settings.role)
+    Realiser(planned, targets, store, settings.versions, install_charts=settings.install_charts).run(settings.role)
     if settings.role != "cluster":
         pulumi.export("placement", plan_record(planned.fleet, planned.placement))
 
@@ -70,7 +70,9 @@ def own_clusters(planned: Plan, settings: Settings, config: pulumi.Config) -> tu
     store = secret_store(config, required_secrets(planned.fleet, planned.composition, set(cluster_names)))
     fleet = planned.fleet
     components = {
-        name: InferenceClusterComponent(fleet.clusters[name], fleet.classes, store, settings.versions)
+        name: InferenceClusterComponent(
+            fleet.clusters[name], fleet.classes, store, settings.versions, install_charts=settings.install_charts
+        )
         for name in cluster_names
     }
     pulumi.export("kubeconfigs", {name: component.kubeconfig for name, component in components.items()})
@@ -116,9 +118,16 @@ class Realiser:
     """Creates each bundle this role owns on the provider of its cluster."""
 
     def __init__(
-        self, planned: Plan, targets: dict[str, Target], store: SecretStore | None, versions: Mapping[str, str]
+        self,
+        planned: Plan,
+        targets: dict[str, Target],
+        store: SecretStore | None,
+        versions: Mapping[str, str],
+        *,
+        install_charts: bool = True,
     ) -> None:
         self.planned, self.targets, self.store, self.versions = planned, targets, store, versions
+        self.install_charts = install_charts
         self.gateways: dict[str, InferenceGatewayComponent] = {}
         self._addressed: pulumi.Output[Composition] | None = None
 
@@ -139,7 +148,7 @@ class Realiser:
         if bundle.owner_kind == "InferenceGateway":
             owner = self.planned.fleet.gateways[bundle.owner]
             self.gateways[bundle.cluster] = InferenceGatewayComponent(
-                owner, bundle, target.provider, self.versions, depends_on=after
+                owner, bundle, target.provider, self.versions, depends_on=after, install_charts=self.install_charts
             )
             return
         created = BundleComponent(

@@ -13,7 +13,6 @@ import pulumi_kubernetes.batch.v1 as batch_v1
 import pulumi_kubernetes.core.v1 as core_v1
 import pulumi_kubernetes.discovery.v1 as discovery_v1
 import pulumi_kubernetes.rbac.v1 as rbac_v1
-import pulumi_kubernetes.resource.v1 as resource_v1
 import pulumi_kubernetes.storage.v1 as storage_v1
 
 # Typed classes: the provider knows their schema and await logic (e.g. a Deployment waits until it is available).
@@ -32,9 +31,11 @@ _TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): rbac_v1.ClusterRoleBinding,
     ("rbac.authorization.k8s.io/v1", "Role"): rbac_v1.Role,
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): rbac_v1.RoleBinding,
-    ("resource.k8s.io/v1", "ResourceClaimTemplate"): resource_v1.ResourceClaimTemplate,
     ("storage.k8s.io/v1", "StorageClass"): storage_v1.StorageClass,
 }
+# resource.k8s.io/v1 (DRA, GA in Kubernetes 1.34) has no typed class in the pinned pulumi-kubernetes (4.25, matched to
+# the provider plugin the sandbox builds); CustomResource registers the same type token, so the provider treats the
+# object exactly as it would the typed class.
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 

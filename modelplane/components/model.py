@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from modelplane.api.inference_gateway import InferenceGateway
 from modelplane.components.kube import kube_object, object_name
-from modelplane.components.serving_stack import release, service_address
+from modelplane.components.serving_stack import awaited, release, service_address
 from modelplane.compose import serving_stack as stack
 from modelplane.compose.cache import SecretSpec
 from modelplane.compose.fleet import Bundle, PendingBackend
@@ -95,30 +95,46 @@ class InferenceGatewayComponent(pulumi.ComponentResource):
         *,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
+        install_charts: bool = True,
     ) -> None:
         super().__init__("modelplane:index:InferenceGateway", gateway.name, None, opts)
         traefik = gateway.spec.traefik
         assert traefik is not None  # the API model requires it for backend Traefik
         cluster = bundle.cluster
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
+        if install_charts:
+            chart: pulumi.Resource = self._charts(cluster, traefik, provider, versions, on_cluster)
+            after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[chart]))
+            self.objects = create_objects(cluster, bundle.manifests, after)
+        else:
+            # Traefik is someone else's: its Service has an address once Traefik has programmed the Gateway.
+            self.objects = create_objects(cluster, [awaited(m) for m in bundle.manifests], on_cluster)
+            chart = self.objects[-1]
+        self.address = service_address(
+            f"{cluster}/traefik-service", stack.TRAEFIK_NAMESPACE, stack.TRAEFIK_SERVICE, chart, on_cluster
+        )
+        self.register_outputs({"address": self.address})
+
+    def _charts(
+        self,
+        cluster: str,
+        traefik: Any,
+        provider: k8s.Provider,
+        versions: Mapping[str, str],
+        on_cluster: pulumi.ResourceOptions,
+    ) -> pulumi.Resource:
+        """MetalLB when asked for, then the Traefik release (Helm waits for its Service's address)."""
         load_balancer: list[pulumi.Resource] = []
         if traefik.load_balancer == "MetalLB":
             assert traefik.metallb is not None  # the API model requires it for loadBalancer MetalLB
             # Not after `depends_on` (the serving stack): its Envoy Gateway waits for an address from this pool too.
             on_provider = pulumi.ResourceOptions(parent=self, provider=provider)
             load_balancer = metallb(cluster, traefik.metallb.address_pool, versions["metallb"], on_provider)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(depends_on))
-        # Helm waits for the Traefik Service's load-balancer address, so the pool must exist first.
-        chart = release(
+        return release(
             f"{cluster}/traefik",
             stack.traefik_chart(traefik.version),
             pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=load_balancer)),
         )
-        after = pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[chart]))
-        self.objects = create_objects(cluster, bundle.manifests, after)
-        self.address = service_address(
-            f"{cluster}/traefik-service", stack.TRAEFIK_NAMESPACE, stack.TRAEFIK_SERVICE, chart, on_cluster
-        )
-        self.register_outputs({"address": self.address})
 
 
 def metallb(cluster: str, address_pool: str, version: str, opts: pulumi.ResourceOptions) -> list[pulumi.Resource]:

@@ -54,6 +54,9 @@ class Settings:
     fleet_stack: str | None
     recover: bool
     versions: dict[str, str]
+    # False when the serving stack's charts are installed by someone else (the platform's GitOps, or the sandbox):
+    # the program then creates only its own objects and waits on the controllers instead of on Helm.
+    install_charts: bool = True
 
     @classmethod
     def read(cls, config: pulumi.Config) -> Settings:
@@ -71,6 +74,7 @@ class Settings:
             config.get("fleetStack"),
             config.get_bool("recoverPlacement") is not False,
             versions,
+            config.get_bool("installCharts") is not False,
         )
         if role == "cluster" and not (settings.cluster and settings.fleet_stack):
             raise ProgramError("modelplane:role cluster needs modelplane:cluster and modelplane:fleetStack")

@@ -17,7 +17,15 @@ from modelplane.compose import serving_stack as stack
 # Releases that must be installed before another one (the AI gateway controller needs its CRDs and Envoy Gateway).
 _AFTER: Mapping[str, tuple[str, ...]] = {"ai-gateway": ("ai-gateway-crds", "envoy-gateway")}
 # Gateway status is filled by the controller once the load balancer has an address; wait for it so it can be read.
-_WAIT_FOR = {"pulumi.com/waitFor": "condition=Programmed"}
+WAIT_FOR_PROGRAMMED = {"pulumi.com/waitFor": "condition=Programmed"}
+
+
+def awaited(manifest: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A Gateway the provider waits on until its controller reports it Programmed; other objects unchanged."""
+    if manifest["kind"] != "Gateway":
+        return manifest
+    annotations = {**manifest["metadata"].get("annotations", {}), **WAIT_FOR_PROGRAMMED}
+    return {**manifest, "metadata": {**manifest["metadata"], "annotations": annotations}}
 
 
 def release(name: str, chart: stack.Chart, opts: pulumi.ResourceOptions) -> helm.Release:
@@ -65,9 +73,30 @@ class ServingStack(pulumi.ComponentResource):
         nvidia_driver_root: str,
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions | None = None,
+        *,
+        install_charts: bool = True,
     ) -> None:
         super().__init__("modelplane:index:ServingStack", cluster, None, opts)
         on_cluster = pulumi.ResourceOptions(parent=self, provider=provider)
+        # Without the charts (installed by someone else) only the gateway objects are ours.
+        previous = self._charts(cluster, versions, nvidia_driver_root, on_cluster) if install_charts else []
+        # Each gateway object waits for every release and CRD and for the one before it (Namespace → … → Gateway).
+        for manifest in map(awaited, stack.gateway_objects()):
+            created = kube_object(
+                object_name(cluster, manifest),
+                manifest,
+                pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=previous)),
+            )
+            previous = [created]
+        self.gateway_address = service_address(
+            f"{cluster}/gateway-service", stack.ENVOY_GATEWAY_NAMESPACE, stack.GATEWAY_SERVICE, created, on_cluster
+        )
+        self.register_outputs({"gatewayAddress": self.gateway_address})
+
+    def _charts(
+        self, cluster: str, versions: Mapping[str, str], nvidia_driver_root: str, on_cluster: pulumi.ResourceOptions
+    ) -> list[pulumi.Resource]:
+        """The pinned releases in order, the GAIE CRDs and the DRA driver's quota; returns what objects wait on."""
         releases: dict[str, helm.Release] = {}
         for chart in stack.serving_charts(versions, nvidia_driver_root=nvidia_driver_root):
             after = [releases[name] for name in _AFTER.get(chart.component, ())]
@@ -87,18 +116,4 @@ class ServingStack(pulumi.ComponentResource):
             stack.critical_pods_quota(),
             pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[releases["dra-driver"]])),
         )
-        # Each gateway object waits for every release and CRD and for the one before it (Namespace → … → Gateway).
-        previous: list[pulumi.Resource] = [*releases.values(), crds]
-        for manifest in stack.gateway_objects():
-            if manifest["kind"] == "Gateway":
-                manifest = {**manifest, "metadata": {**manifest["metadata"], "annotations": _WAIT_FOR}}
-            created = kube_object(
-                object_name(cluster, manifest),
-                manifest,
-                pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=previous)),
-            )
-            previous = [created]
-        self.gateway_address = service_address(
-            f"{cluster}/gateway-service", stack.ENVOY_GATEWAY_NAMESPACE, stack.GATEWAY_SERVICE, created, on_cluster
-        )
-        self.register_outputs({"gatewayAddress": self.gateway_address})
+        return [*releases.values(), crds]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from modelplane.api.pools import LABEL_POOL  # noqa: F401  (part of the compose vocabulary)
+
 Manifest = dict[str, Any]
 
 SYSTEM_NAMESPACE = "modelplane-system"
@@ -21,7 +23,6 @@ LABEL_REPLICA_INDEX = "modelplane.ai/replica-index"
 LABEL_SERVING = "modelplane.ai/serving"
 LABEL_WORKLOAD = "modelplane.ai/workload"
 LABEL_LWS_ROLE = "modelplane.ai/lws-role"
-LABEL_POOL = "modelplane.ai/pool"
 LABEL_CACHE = "modelplane.ai/modelcache"
 LABEL_SERVICE_NAME = "kubernetes.io/service-name"
 # Beyond Modelplane: every composed object carries it, so `kubectl apply --prune -l` and audits can find them.

@@ -13,11 +13,6 @@ import pulumi_kubernetes as k8s
 from modelplane.api.inference_class import InferenceClass
 from modelplane.api.inference_cluster import InferenceCluster, NodePool
 
-LABEL_POOL = "modelplane.ai/pool"
-LABEL_GPU = "modelplane.ai/gpu"
-GPU_TAINT_KEY = "nvidia.com/gpu"
-SYSTEM_POOL = "system"
-
 
 class ProvisioningError(pulumi.RunError):
     """A cluster this program cannot provision as declared (shown without a traceback)."""
@@ -74,10 +69,6 @@ def gpu_pools(
     if problems:
         raise ProvisioningError(f"InferenceCluster {cluster.name}: {len(problems)} pool(s) cannot be provisioned")
     return found
-
-
-def gpu_labels(pool: NodePool, accelerator: str) -> dict[str, str]:
-    return {LABEL_POOL: pool.name, LABEL_GPU: accelerator}
 
 
 def exec_kubeconfig(name: str, endpoint: str, ca_data: str, command: str, args: Sequence[str]) -> str:

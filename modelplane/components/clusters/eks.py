@@ -17,15 +17,8 @@ import pulumi_kubernetes.helm.v3 as helm
 
 from modelplane.api.inference_class import EksProvisioning, InferenceClass
 from modelplane.api.inference_cluster import InferenceCluster, NodePool
-from modelplane.components.clusters.base import (
-    GPU_TAINT_KEY,
-    LABEL_POOL,
-    SYSTEM_POOL,
-    exec_kubeconfig,
-    gpu_labels,
-    gpu_pools,
-    pool_scaling,
-)
+from modelplane.api.pools import GPU_TAINT_KEY, LABEL_POOL, SYSTEM_POOL, gpu_labels
+from modelplane.components.clusters.base import exec_kubeconfig, gpu_pools, pool_scaling
 from modelplane.components.kube import kube_object
 from modelplane.components.serving_stack import release
 from modelplane.compose.serving_stack import aws_dranet_chart

@@ -12,22 +12,14 @@ import pulumi_kubernetes as k8s
 
 from modelplane.api.inference_class import GkeProvisioning, InferenceClass
 from modelplane.api.inference_cluster import InferenceCluster, NodePool
-from modelplane.components.clusters.base import (
-    GPU_TAINT_KEY,
-    LABEL_POOL,
-    SYSTEM_POOL,
-    exec_kubeconfig,
-    gpu_labels,
-    gpu_pools,
-    pool_scaling,
-)
+from modelplane.api.pools import GKE_DRA_LABEL, GPU_TAINT_KEY, LABEL_POOL, SYSTEM_POOL, gpu_labels
+from modelplane.components.clusters.base import exec_kubeconfig, gpu_pools, pool_scaling
 from modelplane.components.kube import kube_object
 from modelplane.compose.serving_stack import GKE_NVIDIA_DRIVER_ROOT
 
 NODE_CIDR, POD_CIDR, SERVICE_CIDR = "10.0.0.0/24", "10.1.0.0/16", "10.2.0.0/16"
 SYSTEM_MACHINE = "e2-standard-4"
 # Lets the GKE autoscaler scale DRA GPU pools up from zero (reference §0.4, §6).
-DRA_LABEL = {"cloud.google.com/gke-nvidia-gpu-dra-driver": "true"}
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
@@ -132,7 +124,7 @@ class GkeSource:
                 "disk_size_gb": settings.disk_size_gb,
                 "image_type": "COS_CONTAINERD",
                 "oauth_scopes": _SCOPES,
-                "labels": {**gpu_labels(pool, accelerator.type), **DRA_LABEL},
+                "labels": {**gpu_labels(pool, accelerator.type), **GKE_DRA_LABEL},
                 "taints": [{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}],
                 "guest_accelerators": [
                     {

@@ -1,0 +1,141 @@
+"""`modelplane sandbox tools | up | down | status | env`: the real toolchain and a local twin of a stack's fleet."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from modelplane.api.errors import InvalidInputError
+from modelplane.api.loading import SECRETS_KEY, stack_source
+from modelplane.cli.app import app
+from modelplane.cli.inputs import fail, load_or_exit
+from modelplane.sandbox.cluster import SandboxError
+from modelplane.sandbox.crds import CrdError, read_crds
+from modelplane.sandbox.sandbox import Sandbox, ShapeProblemsError, UpRequest, pulumi_env
+from modelplane.sandbox.state import LockedError
+from modelplane.sandbox.status import sandbox_status
+from modelplane.sandbox.toolchain import Toolchain, ToolchainError
+
+sandbox_app = typer.Typer(no_args_is_help=True, help="A local sandbox fleet and the real Pulumi toolchain.")
+app.add_typer(sandbox_app, name="sandbox")
+TOOLS_COMMAND = "modelplane sandbox tools"
+
+
+def _progress(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+@sandbox_app.command()
+def tools() -> None:
+    """Build (or find) the toolchain from Go modules; print progress, then the bin directory."""
+    try:
+        bin_dir = Toolchain().build_all(_progress)
+    except ToolchainError as error:
+        fail([f"sandbox tools: {error}"])
+    typer.echo(str(bin_dir))
+
+
+@sandbox_app.command()
+def up(
+    stack: Annotated[str, typer.Option("--stack", help="The stack whose fleet the sandbox twins.")],
+    project_dir: Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")] = Path(),
+    crds: Annotated[Path | None, typer.Option("--crds", help="A directory of real CRDs to install.")] = None,
+    initial_nodes: Annotated[
+        bool, typer.Option("--initial-nodes", help="Create nodeCount nodes per pool, not the autoscaling ceiling.")
+    ] = False,
+    port_base: Annotated[int | None, typer.Option(help="First port (default: free ports the kernel picks).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each cluster.")] = 180.0,
+) -> None:
+    """Start one control plane per InferenceCluster of STACK and leave the stack STACK-sandbox to `pulumi up`."""
+    bin_dir = _installed_bin()
+    inputs = load_or_exit([], stack, project_dir)
+    real = []
+    if crds is not None:
+        try:
+            real = read_crds(crds)
+        except CrdError as error:
+            fail([str(error)])
+    request = UpRequest(
+        stack=stack,
+        fleet=inputs.fleet,
+        config=inputs.config,
+        declared_secrets=_declared_secrets(project_dir, stack),
+        project_dir=project_dir.resolve(),
+        bin_dir=bin_dir,
+        crds=real,
+        ceiling=not initial_nodes,
+        port_base=port_base,
+        timeout=timeout,
+    )
+    try:
+        state = Sandbox().up(request, _progress)
+    except ShapeProblemsError as error:
+        fail([str(problem) for problem in error.problems])
+    except (SandboxError, LockedError, InvalidInputError) as error:
+        fail([f"sandbox up: {error}"])
+    typer.echo(f"sandbox of {stack} is up: {len(state.clusters)} cluster(s); stack {state.sandbox_stack}", err=True)
+    typer.echo(f'next: eval "$(modelplane sandbox env)"; pulumi up --stack {state.sandbox_stack} --yes', err=True)
+
+
+@sandbox_app.command()
+def down() -> None:
+    """Stop every process the sandbox started and remove its state."""
+    try:
+        stopped = Sandbox().down(_progress)
+    except LockedError as error:
+        fail([f"sandbox down: {error}"])
+    typer.echo(f"sandbox down: {len(stopped)} process(es) stopped" if stopped else "sandbox down: nothing was running")
+
+
+@sandbox_app.command()
+def status(
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json.")] = "table",
+) -> None:
+    """Each cluster: ports, process health, nodes and devices."""
+    state = Sandbox().state()
+    if state is None:
+        fail(["sandbox status: no sandbox (start one with `modelplane sandbox up --stack NAME`)"])
+    report = sandbox_status(state)
+    if output == "json":
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"sandbox of {report['stack']} (stack {report['sandboxStack']}), state in {report['root']}")
+    for cluster in report["clusters"]:
+        health = " ".join(f"{name}={'up' if up else 'DOWN'}" for name, up in cluster["processes"].items())
+        typer.echo(
+            f"  {cluster['name']}: {cluster['server']}  {health}  nodes {cluster['nodesReady']}/{cluster['nodes']} "
+            f"ready  devices {cluster['devices']} in {cluster['resourceSlices']} ResourceSlice(s)"
+        )
+
+
+@sandbox_app.command()
+def env() -> None:
+    """`export` lines for a shell: eval "$(modelplane sandbox env)"."""
+    state = Sandbox().state()
+    if state is None or not state.ready:
+        fail(["sandbox env: no sandbox is up (start one with `modelplane sandbox up --stack NAME`)"])
+    for key, value in pulumi_env(state).items():
+        typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+def _installed_bin() -> Path:
+    bin_dir = Toolchain().installed_bin()
+    if bin_dir is None:
+        fail([f"sandbox up: the toolchain is not built for the current pins; build it with `{TOOLS_COMMAND}`"])
+    return bin_dir
+
+
+def _declared_secrets(project_dir: Path, stack: str) -> dict[str, Any] | None:
+    """The names and keys under S's `modelplane:secrets` (the encrypted values themselves are never read)."""
+    try:
+        settings = yaml.safe_load((project_dir / stack_source(project_dir, stack)).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    config = settings.get("config") if isinstance(settings, dict) else None
+    declared = config.get(SECRETS_KEY) if isinstance(config, dict) else None
+    return declared if isinstance(declared, dict) else None

@@ -1,0 +1,245 @@
+"""`modelplane sandbox up / down / status / env`: a local fleet of real control planes, one per InferenceCluster,
+and a Pulumi stack `S-sandbox` on a file backend of the sandbox's own that deploys S's fleet onto it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelplane.api.errors import Problem
+from modelplane.api.fleet import Fleet
+from modelplane.api.loading import stack_source
+from modelplane.sandbox import processes
+from modelplane.sandbox.cluster import (
+    MAX_CLUSTERS,
+    PORT_NAMES,
+    Addressing,
+    ClusterLayout,
+    ClusterRun,
+    SandboxError,
+    kubeconfig,
+    write_private,
+)
+from modelplane.sandbox.crds import sandbox_crds
+from modelplane.sandbox.shape import ClusterShape, fleet_shapes
+from modelplane.sandbox.stack import SecretSetting, sandbox_config, sandbox_stack_name, secret_settings
+from modelplane.sandbox.state import SandboxState, locked, sandbox_root
+
+STACK_FILE_MARKER = "# Written by `modelplane sandbox up`"
+Progress = Callable[[str], None]
+
+
+class ShapeProblemsError(SandboxError):
+    """Classes whose devices a ResourceSlice cannot carry: nothing was started."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} device(s) cannot be expressed as a ResourceSlice")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class UpRequest:
+    """Everything `up` needs, read and validated by the CLI."""
+
+    stack: str
+    fleet: Fleet
+    config: Mapping[str, Any]  # S's public config (no secrets)
+    declared_secrets: Mapping[str, Any] | None  # names and keys under S's modelplane:secrets (values unused)
+    project_dir: Path
+    bin_dir: Path
+    crds: list[dict[str, Any]]
+    ceiling: bool = True
+    port_base: int | None = None
+    timeout: float = 180.0
+
+
+def pulumi_env(state: SandboxState) -> dict[str, str]:
+    """What a shell (or a test) needs to run the real CLI against this sandbox."""
+    return {
+        "PATH": f"{state.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PULUMI_BACKEND_URL": f"file://{state.backend}",
+        "PULUMI_CONFIG_PASSPHRASE_FILE": str(state.passphrase_file),
+        "PULUMI_HOME": str(state.pulumi_home),
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "KUBECONFIG": str(state.kubeconfig),
+    }
+
+
+class Sandbox:
+    """The sandbox under one state directory (default ~/.local/state/modelplane/sandbox)."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or sandbox_root()
+
+    def state(self) -> SandboxState | None:
+        return SandboxState.load(self.root)
+
+    def up(self, request: UpRequest, progress: Progress) -> SandboxState:
+        shapes, problems = fleet_shapes(request.fleet, ceiling=request.ceiling)
+        if problems:
+            raise ShapeProblemsError(problems)
+        if not shapes:
+            raise SandboxError(f"stack {request.stack} declares no InferenceCluster: there is nothing to start")
+        if len(shapes) > MAX_CLUSTERS:
+            raise SandboxError(f"stack {request.stack} has {len(shapes)} clusters; a sandbox holds {MAX_CLUSTERS}")
+        with locked(self.root):
+            self._refuse_running()
+            stack_file = self._stack_file(request)
+            layouts = self._layouts(shapes, request.port_base)
+            state = SandboxState(
+                self.root, request.stack, sandbox_stack_name(request.stack), request.project_dir, request.bin_dir
+            )
+            state.clusters = layouts
+            state.save()
+            try:
+                self._start(state, shapes, request, progress)
+                self._write_access(state)
+                self._create_stack(state, request, stack_file, progress)
+                state.ready = True
+                state.save()
+            except BaseException:
+                progress("sandbox up failed: stopping what it started")
+                self._teardown(state)
+                raise
+        return state
+
+    def down(self, progress: Progress) -> list[str]:
+        """Stop every process the sandbox started and remove its state (also after a failed `up`)."""
+        with locked(self.root):
+            state = self.state()
+            if state is None:
+                shutil.rmtree(self.root, ignore_errors=True)
+                return []
+            stopped = self._teardown(state)
+        for name in stopped:
+            progress(f"stopped {name}")
+        return stopped
+
+    def _teardown(self, state: SandboxState) -> list[str]:
+        stopped = [
+            f"{cluster}/{name}" for cluster, started in state.processes.items() for name in processes.stop(started)
+        ]
+        if state.stack_file and _ours(state.stack_file):
+            state.stack_file.unlink(missing_ok=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+        return stopped
+
+    def _refuse_running(self) -> None:
+        state = self.state()
+        if state is None:
+            return
+        if any(process.alive() for process in state.all_processes()):
+            raise SandboxError(
+                f"a sandbox of stack {state.stack} is running (state in {self.root}); "
+                "stop it with `modelplane sandbox down` first"
+            )
+        self._teardown(state)  # a stopped sandbox's leftovers (e.g. after a reboot)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _stack_file(self, request: UpRequest) -> Path:
+        path = request.project_dir / stack_source(request.project_dir, sandbox_stack_name(request.stack))
+        if path.exists() and not _ours(path):
+            raise SandboxError(f"{path} exists and was not written by the sandbox: move it away first")
+        return path
+
+    def _layouts(self, shapes: list[ClusterShape], port_base: int | None) -> list[ClusterLayout]:
+        count = len(PORT_NAMES)
+        if port_base is None:
+            ports = processes.free_ports(count * len(shapes))
+        else:
+            ports = [port_base + 10 * index + offset for index in range(len(shapes)) for offset in range(count)]
+            taken = [port for port in ports if processes.port_taken(port)]
+            if taken:
+                raise SandboxError(f"port(s) {', '.join(map(str, taken))} on 127.0.0.1 are in use: pick another base")
+        return [
+            ClusterLayout(
+                shape.name,
+                self.root / "clusters" / shape.name,
+                dict(zip(PORT_NAMES, ports[index * count : (index + 1) * count], strict=True)),
+                Addressing(index),
+            )
+            for index, shape in enumerate(shapes)
+        ]
+
+    def _start(self, state: SandboxState, shapes: list[ClusterShape], request: UpRequest, progress: Progress) -> None:
+        crds = sandbox_crds(request.crds)
+        guard = threading.Lock()
+
+        def one(layout: ClusterLayout, shape: ClusterShape) -> None:
+            run = ClusterRun(layout, request.bin_dir, progress)
+
+            def record(started: list[processes.Started]) -> None:
+                with guard:
+                    state.processes[layout.name] = list(started)
+                    state.save()
+
+            run.on_start = record
+            run.up(shape.objects(), crds, request.timeout)
+
+        with ThreadPoolExecutor(max_workers=len(shapes)) as pool:
+            futures = [pool.submit(one, layout, shape) for layout, shape in zip(state.clusters, shapes, strict=True)]
+            errors = [future.exception() for future in futures]
+        failures = [error for error in errors if error is not None]
+        if failures:
+            raise failures[0]
+
+    def _write_access(self, state: SandboxState) -> None:
+        write_private(state.kubeconfig, yaml.safe_dump(kubeconfig(state.clusters), sort_keys=False))
+        write_private(state.passphrase_file, secrets.token_urlsafe(24) + "\n")
+        state.backend.mkdir(parents=True, exist_ok=True)
+        state.pulumi_home.mkdir(parents=True, exist_ok=True)
+
+    def _create_stack(self, state: SandboxState, request: UpRequest, stack_file: Path, progress: Progress) -> None:
+        """`pulumi stack init` on the sandbox's backend, the config written, secrets set through the CLI."""
+        env = {**os.environ, **pulumi_env(state)}
+        name = state.sandbox_stack
+        _pulumi(["stack", "init", name, "--secrets-provider", "passphrase"], request.project_dir, env)
+        state.stack_file = stack_file
+        state.save()
+        settings = yaml.safe_load(stack_file.read_text()) if stack_file.is_file() else {}
+        settings = settings or {}
+        settings["config"] = sandbox_config(request.config, request.fleet)
+        header = f"{STACK_FILE_MARKER} for stack {request.stack}; `modelplane sandbox down` removes it.\n"
+        stack_file.write_text(header + yaml.safe_dump(settings, sort_keys=False))
+        kubeconfigs = {layout.name: yaml.safe_dump(kubeconfig([layout]), sort_keys=False) for layout in state.clusters}
+        for setting in secret_settings(request.fleet, kubeconfigs, request.declared_secrets):
+            _set_secret(setting, name, request.project_dir, env)
+        progress(f"stack {name}: ready on {state.backend}")
+
+
+def _set_secret(setting: SecretSetting, stack: str, cwd: Path, env: Mapping[str, str]) -> None:
+    """The value goes through stdin: never on a command line, where other users could read it."""
+    _pulumi(["config", "set", "--secret", "--path", setting.path, "--stack", stack], cwd, env, stdin=setting.value)
+
+
+def _pulumi(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> None:
+    result = subprocess.run(
+        ["pulumi", *args, "--non-interactive"],
+        cwd=cwd,
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if result.returncode != 0:
+        raise SandboxError(f"pulumi {' '.join(args[:2])} failed: {result.stderr.strip()[-800:]}")
+
+
+def _ours(path: Path) -> bool:
+    try:
+        return path.read_text(errors="replace").startswith(STACK_FILE_MARKER)
+    except OSError:
+        return False
