@@ -17,6 +17,7 @@ from modelplane.cli.inputs import fail, load_or_exit
 from modelplane.sandbox.cluster import SandboxError
 from modelplane.sandbox.crds import CrdError, read_crds
 from modelplane.sandbox.sandbox import Sandbox, ShapeProblemsError, UpRequest, pulumi_env
+from modelplane.sandbox.shape import fleet_shapes
 from modelplane.sandbox.state import LockedError
 from modelplane.sandbox.status import sandbox_status
 from modelplane.sandbox.toolchain import Toolchain, ToolchainError
@@ -31,8 +32,15 @@ def _progress(line: str) -> None:
 
 
 @sandbox_app.command()
-def tools() -> None:
+def tools(
+    check: Annotated[
+        bool, typer.Option("--check", help="Build nothing: print the bin directory if it is built.")
+    ] = False,
+) -> None:
     """Build (or find) the toolchain from Go modules; print progress, then the bin directory."""
+    if check:
+        typer.echo(str(_installed_bin("sandbox tools --check")))
+        return
     try:
         bin_dir = Toolchain().build_all(_progress)
     except ToolchainError as error:
@@ -52,8 +60,11 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each cluster.")] = 180.0,
 ) -> None:
     """Start one control plane per InferenceCluster of STACK and leave the stack STACK-sandbox to `pulumi up`."""
-    bin_dir = _installed_bin()
     inputs = load_or_exit([], stack, project_dir)
+    _, problems = fleet_shapes(inputs.fleet, ceiling=not initial_nodes)
+    if problems:
+        fail([str(problem) for problem in problems])
+    bin_dir = _installed_bin("sandbox up")
     real = []
     if crds is not None:
         try:
@@ -123,10 +134,10 @@ def env() -> None:
         typer.echo(f"export {key}={shlex.quote(value)}")
 
 
-def _installed_bin() -> Path:
+def _installed_bin(command: str) -> Path:
     bin_dir = Toolchain().installed_bin()
     if bin_dir is None:
-        fail([f"sandbox up: the toolchain is not built for the current pins; build it with `{TOOLS_COMMAND}`"])
+        fail([f"{command}: the toolchain is not built for the current pins; build it with `{TOOLS_COMMAND}`"])
     return bin_dir
 
 

@@ -236,10 +236,13 @@ class ClusterRun:
         self._wait("etcd", lambda: healthy(f"http://{HOST}:{self.layout.ports['etcd']}/health"), deadline)
         self._start("kube-apiserver", commands)
         self._wait("kube-apiserver", self.layout.api().ready, deadline)
-        self._apply("crds", crds, wait_established=True)
-        self._apply("objects", objects)
-        for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        # The controllers start while the shape is applied (nothing can be scheduled before the nodes exist); kwok
+        # after the CRDs, since its stages watch some of their kinds.
+        for component in ("kube-controller-manager", "kube-scheduler"):
             self._start(component, commands)
+        self._apply("crds", crds, wait_established=True)
+        self._start("kwok", commands)
+        self._apply("objects", objects)
         for component, key in (("kube-controller-manager", "controllerManager"), ("kube-scheduler", "scheduler")):
             url = f"https://{HOST}:{self.layout.ports[key]}/healthz"
             self._wait(component, lambda url=url: healthy(url), deadline)

@@ -52,10 +52,15 @@ class CrdError(Exception):
 def permissive_crd(kind: CrdKind) -> dict[str, Any]:
     """A CRD that accepts any spec and status, with the status subresource (controllers and kwok write status)."""
     preserve = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    annotations = {"sandbox.modelplane.ai/permissive": "true"}
+    if kind.group.endswith((".k8s.io", ".kubernetes.io")):
+        # The API server refuses CRDs in Kubernetes' protected groups without this annotation; "unapproved" is the
+        # documented value for a definition that is not the reviewed upstream one.
+        annotations["api-approved.kubernetes.io"] = "unapproved, a permissive sandbox stand-in for the upstream CRD"
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": kind.name, "annotations": {"sandbox.modelplane.ai/permissive": "true"}},
+        "metadata": {"name": kind.name, "annotations": annotations},
         "spec": {
             "group": kind.group,
             "scope": "Namespaced" if kind.namespaced else "Cluster",

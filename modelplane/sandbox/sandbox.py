@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,9 @@ def pulumi_env(state: SandboxState) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "KUBECONFIG": str(state.kubeconfig),
+        # The language host built here predates runtime options over RPC, so it cannot see Pulumi.yaml's
+        # `virtualenv`: it runs this interpreter (the one `sandbox up` ran in, which has the program's packages).
+        "PULUMI_PYTHON_CMD": str(state.python),
     }
 
 
@@ -80,7 +84,7 @@ class Sandbox:
     """The sandbox under one state directory (default ~/.local/state/modelplane/sandbox)."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = root or sandbox_root()
+        self.root = (root or sandbox_root()).resolve()
 
     def state(self) -> SandboxState | None:
         return SandboxState.load(self.root)
@@ -98,7 +102,12 @@ class Sandbox:
             stack_file = self._stack_file(request)
             layouts = self._layouts(shapes, request.port_base)
             state = SandboxState(
-                self.root, request.stack, sandbox_stack_name(request.stack), request.project_dir, request.bin_dir
+                self.root,
+                request.stack,
+                sandbox_stack_name(request.stack),
+                request.project_dir,
+                request.bin_dir,
+                Path(sys.executable),
             )
             state.clusters = layouts
             state.save()
@@ -130,7 +139,7 @@ class Sandbox:
         stopped = [
             f"{cluster}/{name}" for cluster, started in state.processes.items() for name in processes.stop(started)
         ]
-        if state.stack_file and _ours(state.stack_file):
+        if state.stack_file and _owner(state.stack_file) == self.root:
             state.stack_file.unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
         return stopped
@@ -148,9 +157,17 @@ class Sandbox:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _stack_file(self, request: UpRequest) -> Path:
+        """Where the sandbox stack's settings go; a leftover of a stopped sandbox is replaced, anything else kept."""
         path = request.project_dir / stack_source(request.project_dir, sandbox_stack_name(request.stack))
-        if path.exists() and not _ours(path):
+        if not path.exists():
+            return path
+        owner = _owner(path)
+        if owner is None:
             raise SandboxError(f"{path} exists and was not written by the sandbox: move it away first")
+        other = SandboxState.load(owner) if owner != self.root else None
+        if other and any(process.alive() for process in other.all_processes()):
+            raise SandboxError(f"{path} belongs to the sandbox running in {owner}: stop that one first")
+        path.unlink()  # its encryption salt belongs to a passphrase that is gone
         return path
 
     def _layouts(self, shapes: list[ClusterShape], port_base: int | None) -> list[ClusterLayout]:
@@ -204,28 +221,30 @@ class Sandbox:
         """`pulumi stack init` on the sandbox's backend, the config written, secrets set through the CLI."""
         env = {**os.environ, **pulumi_env(state)}
         name = state.sandbox_stack
-        _pulumi(["stack", "init", name, "--secrets-provider", "passphrase"], request.project_dir, env)
+        pulumi = str(state.bin_dir / "pulumi")
+        _pulumi(pulumi, ["stack", "init", name, "--secrets-provider", "passphrase"], request.project_dir, env)
         state.stack_file = stack_file
         state.save()
         settings = yaml.safe_load(stack_file.read_text()) if stack_file.is_file() else {}
         settings = settings or {}
         settings["config"] = sandbox_config(request.config, request.fleet)
-        header = f"{STACK_FILE_MARKER} for stack {request.stack}; `modelplane sandbox down` removes it.\n"
+        header = f"{STACK_FILE_MARKER} in {self.root} for stack {request.stack}; `sandbox down` removes it.\n"
         stack_file.write_text(header + yaml.safe_dump(settings, sort_keys=False))
         kubeconfigs = {layout.name: yaml.safe_dump(kubeconfig([layout]), sort_keys=False) for layout in state.clusters}
         for setting in secret_settings(request.fleet, kubeconfigs, request.declared_secrets):
-            _set_secret(setting, name, request.project_dir, env)
+            _set_secret(pulumi, setting, name, request.project_dir, env)
         progress(f"stack {name}: ready on {state.backend}")
 
 
-def _set_secret(setting: SecretSetting, stack: str, cwd: Path, env: Mapping[str, str]) -> None:
+def _set_secret(pulumi: str, setting: SecretSetting, stack: str, cwd: Path, env: Mapping[str, str]) -> None:
     """The value goes through stdin: never on a command line, where other users could read it."""
-    _pulumi(["config", "set", "--secret", "--path", setting.path, "--stack", stack], cwd, env, stdin=setting.value)
+    args = ["config", "set", "--secret", "--path", setting.path, "--stack", stack]
+    _pulumi(pulumi, args, cwd, env, stdin=setting.value)
 
 
-def _pulumi(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> None:
+def _pulumi(pulumi: str, args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> None:
     result = subprocess.run(
-        ["pulumi", *args, "--non-interactive"],
+        [pulumi, *args, "--non-interactive"],
         cwd=cwd,
         env=dict(env),
         input=stdin,
@@ -238,8 +257,12 @@ def _pulumi(args: list[str], cwd: Path, env: Mapping[str, str], stdin: str | Non
         raise SandboxError(f"pulumi {' '.join(args[:2])} failed: {result.stderr.strip()[-800:]}")
 
 
-def _ours(path: Path) -> bool:
+def _owner(path: Path) -> Path | None:
+    """The sandbox directory named in a stack file's first line, or None when the sandbox did not write it."""
     try:
-        return path.read_text(errors="replace").startswith(STACK_FILE_MARKER)
+        first = path.read_text(errors="replace").partition("\n")[0]
     except OSError:
-        return False
+        return None
+    if not first.startswith(STACK_FILE_MARKER + " in "):
+        return None
+    return Path(first.removeprefix(STACK_FILE_MARKER + " in ").split(" for stack ", 1)[0])

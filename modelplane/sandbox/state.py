@@ -32,6 +32,7 @@ class SandboxState:
     sandbox_stack: str
     project_dir: Path
     bin_dir: Path
+    python: Path  # the interpreter the Pulumi program runs in
     clusters: list[ClusterLayout] = field(default_factory=list)
     processes: dict[str, list[Started]] = field(default_factory=dict)  # cluster -> processes
     stack_file: Path | None = None  # the sandbox stack's settings file `up` created
@@ -62,6 +63,7 @@ class SandboxState:
             "sandboxStack": self.sandbox_stack,
             "projectDir": str(self.project_dir),
             "binDir": str(self.bin_dir),
+            "python": str(self.python),
             "clusters": [layout.to_json() for layout in self.clusters],
             "processes": {name: [p.to_json() for p in started] for name, started in self.processes.items()},
             "stackFile": str(self.stack_file) if self.stack_file else None,
@@ -81,6 +83,7 @@ class SandboxState:
             sandbox_stack=data["sandboxStack"],
             project_dir=Path(data["projectDir"]),
             bin_dir=Path(data["binDir"]),
+            python=Path(data["python"]),
             clusters=[ClusterLayout.from_json(item) for item in data["clusters"]],
             processes={name: [Started.from_json(p) for p in started] for name, started in data["processes"].items()},
             stack_file=Path(data["stackFile"]) if data.get("stackFile") else None,

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,19 @@ from modelplane.sandbox.toolchain import Toolchain
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_CRDS = ROOT.parent / "shared" / "reference" / "crds"
+MODELPLANE = str(Path(sys.executable).with_name("modelplane"))
+
+
+def eventually(check, timeout: float = 60.0, interval: float = 0.5, message: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `check` until it returns something truthy; fail with `message` and the last value after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{message}: not reached in {timeout:.0f} s (last: {last!r})")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -43,9 +59,10 @@ class Kubectl:
         return result
 
     def json(self, *args: str) -> dict:
-        import json
-
         return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str) -> None:
+        self.run("apply", "-f", "-", stdin=manifest)
 
 
 class SandboxRun:
@@ -57,7 +74,7 @@ class SandboxRun:
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["modelplane", "sandbox", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            [MODELPLANE, "sandbox", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
             raise AssertionError(f"modelplane sandbox {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
