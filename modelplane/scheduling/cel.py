@@ -80,11 +80,29 @@ from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
 import lark
-import re2
 from celpy.celparser import CELParseError, CELParser
 from celpy.evaluation import celbytes, celstr
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
+from modelplane.scheduling import cel_collections, cel_net, cel_strings, cel_url
+from modelplane.scheduling.cel_net import CIDR, IP
+from modelplane.scheduling.cel_runtime import NUMBERS as _NUMBERS
+from modelplane.scheduling.cel_runtime import UINT64_MAX
+from modelplane.scheduling.cel_runtime import CelType as _CelType
+from modelplane.scheduling.cel_runtime import EvalError as _EvalError
+from modelplane.scheduling.cel_runtime import Function as _Function
+from modelplane.scheduling.cel_runtime import Shape as _Shape
+from modelplane.scheduling.cel_runtime import Uint as _Uint
+from modelplane.scheduling.cel_runtime import checked_int as _int
+from modelplane.scheduling.cel_runtime import checked_uint as _uint
+from modelplane.scheduling.cel_runtime import equal as _equal
+from modelplane.scheduling.cel_runtime import expect as _expect
+from modelplane.scheduling.cel_runtime import function as _fn
+from modelplane.scheduling.cel_runtime import join_shapes as _join
+from modelplane.scheduling.cel_runtime import overload_error as _overload
+from modelplane.scheduling.cel_runtime import size_of as _size_of
+from modelplane.scheduling.cel_runtime import type_name as _type_name
+from modelplane.scheduling.cel_runtime import weight as _weight
 from modelplane.scheduling.quantity import INT64_MAX, INT64_MIN, Quantity, QuantityError
 from modelplane.scheduling.semver import Semver, SemverError
 
@@ -93,7 +111,6 @@ MAX_COST = 1_000_000
 MAX_NESTING = 50
 RUNTIME_STEP_LIMIT = MAX_COST
 RUNTIME_TIME_LIMIT = 1.0  # seconds
-UINT64_MAX = 2**64 - 1
 
 # Upper bounds from the DRA API, used by the cost estimate.
 _MAX_PER_DEVICE = 32  # ResourceSliceMaxAttributesAndCapacitiesPerDevice
@@ -104,10 +121,6 @@ _CLOCK_INTERVAL = 4096  # steps between clock reads in the runtime guard
 
 class CelCompileError(ValueError):
     """A selector that cannot be compiled: syntax, unknown names, nesting or cost."""
-
-
-class _EvalError(Exception):
-    """A runtime error inside a selector; the evaluation becomes a non-match."""
 
 
 # --- device data ---------------------------------------------------------
@@ -171,26 +184,11 @@ class Verdict:
 # --- runtime values --------------------------------------------------------
 
 
-class _Uint(int):
-    """CEL's uint; plain Python ints are CEL ints."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return f"{int(self)}u"
-
-
-@dataclass(frozen=True, slots=True)
-class _CelType:
-    """A CEL type value, as ``type(x)`` returns and ``int``/``string``/... name."""
-
-    name: str
-
-
 class _Device:
     """The ``device`` variable: an object with three fields."""
 
     __slots__ = ("attributes", "capacity", "driver")
+    cel_type_name = "device"
     FIELDS = frozenset({"attributes", "capacity", "driver"})
 
     def __init__(self, driver: str, attributes: _Domains, capacity: _Domains) -> None:
@@ -201,6 +199,7 @@ class _Domain(dict):
     """The names of one domain; a missing name is an error that says which."""
 
     __slots__ = ("domain", "kind")
+    cel_type_name = "map"
 
     def __init__(self, kind: str, domain: str) -> None:
         super().__init__()
@@ -211,6 +210,7 @@ class _Domains(dict):
     """``device.attributes`` or ``device.capacity``: an unknown domain reads as empty."""
 
     __slots__ = ("kind",)
+    cel_type_name = "map"
 
     def __init__(self, kind: str) -> None:
         super().__init__()
@@ -220,35 +220,9 @@ class _Domains(dict):
         return _Domain(self.kind, domain)
 
 
-_TYPE_NAMES: dict[type, str] = {
-    bool: "bool",
-    int: "int",
-    _Uint: "uint",
-    float: "double",
-    str: "string",
-    bytes: "bytes",
-    type(None): "null_type",
-    list: "list",
-    dict: "map",
-    _Domain: "map",
-    _Domains: "map",
-    Quantity: "Quantity",
-    Semver: "Semver",
-    _Device: "device",
-    _CelType: "type",
-}
 _TYPE_CONSTANTS = {name: _CelType(name) for name in ("bool", "int", "uint", "double", "string", "bytes", "list", "map")}
 _TYPE_CONSTANTS |= {"null_type": _CelType("null_type"), "type": _CelType("type")}
-_NUMBERS = (int, _Uint, float)
 _BOOL_KEYS = {False: ("bool", False), True: ("bool", True)}
-
-
-def _type_name(value: Any) -> str:
-    return _TYPE_NAMES.get(type(value), type(value).__name__)
-
-
-def _overload(name: str, *args: Any) -> _EvalError:
-    return _EvalError(f"no such overload: {name}({', '.join(_type_name(a) for a in args)})")
 
 
 class _Frame:
@@ -274,32 +248,6 @@ class _Frame:
 
 
 # --- operators ---------------------------------------------------------------
-
-
-def _int(value: int) -> int:
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise _EvalError("integer overflow")
-    return value
-
-
-def _uint(value: int) -> _Uint:
-    if not 0 <= value <= UINT64_MAX:
-        raise _EvalError("unsigned integer overflow")
-    return _Uint(value)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """CEL heterogeneous equality: numbers by value, other mismatched types are unequal."""
-    ta, tb = type(a), type(b)
-    if ta is list or tb is list:
-        return ta is tb and len(a) == len(b) and all(map(_equal, a, b))
-    if isinstance(a, dict) or isinstance(b, dict):
-        if not (isinstance(a, dict) and isinstance(b, dict)) or a.keys() != b.keys():
-            return False
-        return all(_equal(value, b[key]) for key, value in a.items())
-    if ta is tb or (ta in _NUMBERS and tb in _NUMBERS):
-        return a == b
-    return False
 
 
 def _op_eq(f: _Frame, a: Any, b: Any) -> bool:
@@ -509,12 +457,6 @@ def _predicate(value: Any, macro: str) -> bool:
 # --- functions -----------------------------------------------------------------
 
 
-def _expect(value: Any, kind: type, function: str) -> Any:
-    if type(value) is not kind:
-        raise _EvalError(f"{function}() expects {_TYPE_NAMES[kind]}, not {_type_name(value)}")
-    return value
-
-
 def _size(value: Any) -> int:
     if type(value) in (str, bytes, list) or isinstance(value, dict):
         return len(value)
@@ -528,26 +470,6 @@ def _string_test(name: str, test: Callable[[str, str], bool]) -> Callable[[Any, 
         return test(text, part)
 
     return function
-
-
-def _matches(text: Any, pattern: Any) -> bool:
-    if type(text) is not str or type(pattern) is not str:
-        raise _overload("matches", text, pattern)
-    regex = _regex(pattern)
-    if regex is None:
-        raise _EvalError(f"invalid regular expression {pattern!r}")
-    return regex.search(text) is not None
-
-
-@functools.lru_cache(maxsize=1024)
-def _regex(pattern: str) -> Any:
-    """RE2, as cel-go uses: linear time, so no pattern can stall an evaluation."""
-    options = re2.Options()
-    options.log_errors = False  # A bad pattern is reported as an evaluation error instead.
-    try:
-        return re2.compile(pattern, options)
-    except re2.error:
-        return None
 
 
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,25}")
@@ -601,6 +523,8 @@ def _to_string(value: Any) -> str:
         return str(int(value))
     if kind is float:
         return _format_double(value)
+    if kind in (IP, CIDR):
+        return str(value)
     if kind is bytes:
         try:
             return value.decode("utf-8")
@@ -713,24 +637,11 @@ def _compare(a: Any, b: Any, name: str = "compareTo") -> int:
     raise _overload(name, a, b)
 
 
-@dataclass(frozen=True, slots=True)
-class _Function:
-    """A callable CEL function; ``arities`` count the receiver of a member call."""
-
-    impl: Callable[..., Any]
-    arities: frozenset[int]
-
-
-def _fn(impl: Callable[..., Any], *arities: int) -> _Function:
-    return _Function(impl, frozenset(arities or (1,)))
-
-
 _FUNCTIONS: dict[str, _Function] = {
     "size": _fn(_size),
     "contains": _fn(_string_test("contains", lambda text, part: part in text), 2),
     "startsWith": _fn(_string_test("startsWith", str.startswith), 2),
     "endsWith": _fn(_string_test("endsWith", str.endswith), 2),
-    "matches": _fn(_matches, 2),
     "int": _fn(_to_int),
     "uint": _fn(_to_uint),
     "double": _fn(_to_double),
@@ -756,38 +667,11 @@ _FUNCTIONS: dict[str, _Function] = {
     "isGreaterThan": _fn(lambda a, b: _compare(a, b, "isGreaterThan") > 0, 2),
     "isLessThan": _fn(lambda a, b: _compare(a, b, "isLessThan") < 0, 2),
 }
+_FUNCTIONS |= cel_strings.FUNCTIONS | cel_collections.FUNCTIONS | cel_net.FUNCTIONS | cel_url.FUNCTIONS
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 
 
 # --- compiler ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Shape:
-    """An upper bound on a value's size: string length or collection length.
-
-    ``item`` bounds list elements and map values, ``key`` map keys.
-    """
-
-    size: int
-    item: _Shape | None = None
-    key: _Shape | None = None
-
-
-def _join(a: _Shape | None, b: _Shape | None) -> _Shape | None:
-    """A bound covering both."""
-    if a is None or b is None:
-        return a or b
-    return _Shape(max(a.size, b.size), _join(a.item, b.item), _join(a.key, b.key))
-
-
-def _size_of(shape: _Shape | None) -> int:
-    return shape.size if shape else 0
-
-
-def _weight(shape: _Shape | None) -> int:
-    """How many elements a full walk of the value can touch."""
-    return shape.size * (1 + _weight(shape.item)) if shape else 0
 
 
 _NAME_SHAPE = _Shape(_MAX_NAME_LENGTH)
@@ -820,8 +704,30 @@ class _Step(NamedTuple):
 
 
 def _constant(value: Any) -> _Node:
-    shape = _Shape(len(value)) if type(value) in (str, bytes) else None
-    return _Node(lambda f: value, 0, shape, constant=True)
+    return _Node(lambda f: value, 0, _shape_of(value), constant=True)
+
+
+def _shape_of(value: Any) -> _Shape | None:
+    """The exact bound of a folded constant."""
+    if type(value) in (str, bytes):
+        return _Shape(len(value))
+    if type(value) is list:
+        return _Shape(len(value), functools.reduce(_join, map(_shape_of, value), None))
+    if type(value) is dict:
+        items = functools.reduce(_join, map(_shape_of, value.values()), None)
+        return _Shape(len(value), items, functools.reduce(_join, map(_shape_of, value), None))
+    return None
+
+
+def _call_cost(
+    name: str, function: _Function, shapes: list[_Shape | None], nodes: list[_Node]
+) -> tuple[int, _Shape | None]:
+    """A call's cost (one unit, its arguments, its own estimate) and its result's bound."""
+    cost = 1 + sum(n.cost for n in nodes)
+    if function.estimate is not None:
+        extra, shape = function.estimate(shapes)
+        return cost + extra, shape
+    return cost + sum(map(_size_of, shapes)) // 10, shapes[0] if name == "dyn" else None
 
 
 class _Compiler:
@@ -930,6 +836,9 @@ class _Compiler:
         base = tree.children[0]
         if steps and _is_ident(base, "cel") and "cel" not in self.scope and _method_name(steps[0]) == "bind":
             node = self.bind(steps.pop(0))
+        elif steps and (qualified := self.namespaced(base, steps[0])):
+            call = steps.pop(0)
+            node = self.call(call.children[1], _arguments(call), qualified)
         else:
             node = self.primary(base, steps[0] if steps else None)
         return self.apply_steps(node, steps)
@@ -982,23 +891,25 @@ class _Compiler:
         name_token, arguments = step.children[1], _arguments(step)
         if name_token.value in _MACROS:
             return self.macro(step, name_token.value, arguments, shape)
-        impl = self.function(name_token, len(arguments) + 1).impl
+        function = self.function(name_token, len(arguments) + 1)
         nodes = [self.expr(argument) for argument in arguments]
-        runs = [n.run for n in nodes]
-        cost = 1 + sum(n.cost for n in nodes) + (_size_of(shape) + sum(_size_of(n.shape) for n in nodes)) // 10
-        result_shape = shape if name_token.value == "dyn" else None
+        runs, impl = [n.run for n in nodes], function.impl
+        cost, result_shape = _call_cost(name_token.value, function, [shape, *[n.shape for n in nodes]], nodes)
+        if function.guarded:
+            return _Step(lambda value, f: impl(f, value, *[run(f) for run in runs]), cost, result_shape)
         foldable = all(n.constant for n in nodes)
         return _Step(lambda value, f: impl(value, *[run(f) for run in runs]), cost, result_shape, foldable)
 
-    def function(self, name: lark.Token, arity: int) -> _Function:
+    def function(self, name: lark.Token, arity: int, qualified: str | None = None) -> _Function:
         """Look a function up, checking that it exists and takes ``arity`` arguments."""
-        function = _FUNCTIONS.get(name.value)
+        key = qualified or name.value
+        function = _FUNCTIONS.get(key)
         if function is None:
-            hint = " (a macro: call it on a list or map)" if name.value in _MACROS else ""
-            raise self.error(name, f"undeclared reference to function {name.value!r}{hint}")
+            hint = " (a macro: call it on a list or map)" if key in _MACROS else ""
+            raise self.error(name, f"undeclared reference to function {key!r}{hint}")
         if arity not in function.arities:
             expected = " or ".join(str(n) for n in sorted(function.arities))
-            raise self.error(name, f"{name.value}() takes {expected} argument(s), counting a receiver; got {arity}")
+            raise self.error(name, f"{key}() takes {expected} argument(s), counting a receiver; got {arity}")
         return function
 
     def primary(self, tree: lark.Tree, first_step: lark.Tree | None) -> _Node:
@@ -1035,24 +946,32 @@ class _Compiler:
             fields = ", ".join(sorted(_Device.FIELDS))
             raise self.error(field, f"device has no field {field.value!r} (it has {fields})")
 
-    def call(self, name: lark.Token, arguments: list[lark.Tree]) -> _Node:
-        """A global call: ``has(...)`` or a function."""
-        if name.value == "has":
+    def call(self, name: lark.Token, arguments: list[lark.Tree], qualified: str | None = None) -> _Node:
+        """A global call: ``has(...)`` or a function (``qualified`` names a namespaced one)."""
+        if name.value == "has" and qualified is None:
             return self.has(name, arguments)
-        impl = self.function(name, len(arguments)).impl
-        nodes = [self.expr(argument) for argument in arguments]
-        if all(n.constant for n in nodes):
+        function = self.function(name, len(arguments), qualified)
+        impl, nodes = function.impl, [self.expr(argument) for argument in arguments]
+        if all(n.constant for n in nodes) and not function.guarded:
             try:
                 return _constant(impl(*[n.run(None) for n in nodes]))
             except _EvalError:
                 pass  # Left to evaluation, where the error makes a non-match.
         runs = [n.run for n in nodes]
-        cost = 1 + sum(n.cost for n in nodes) + sum(_size_of(n.shape) for n in nodes) // 10
-        shape = nodes[0].shape if name.value == "dyn" else None
+        cost, shape = _call_cost(qualified or name.value, function, [n.shape for n in nodes], nodes)
+        if function.guarded:
+            return _Node(lambda f: impl(f, *[run(f) for run in runs]), cost, shape)
         if len(runs) == 1:
             only = runs[0]
             return _Node(lambda f: impl(only(f)), cost, shape)
         return _Node(lambda f: impl(*[run(f) for run in runs]), cost, shape)
+
+    def namespaced(self, base: lark.Tree, first_step: lark.Tree) -> str | None:
+        """``sets.contains``, ``strings.quote``, ``ip.isCanonical``: the qualified name, if this is one."""
+        if base.data != "ident" or base.children[0].value in self.scope or first_step.data != "member_dot_arg":
+            return None
+        qualified = f"{base.children[0].value}.{first_step.children[1].value}"
+        return qualified if qualified in _FUNCTIONS else None
 
     def has(self, name: lark.Token, arguments: list[lark.Tree]) -> _Node:
         selection = _unwrap(arguments[0]) if len(arguments) == 1 else None
