@@ -87,7 +87,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from modelplane.scheduling import cel_collections, cel_net, cel_strings, cel_url
 from modelplane.scheduling.cel_net import CIDR, IP
 from modelplane.scheduling.cel_runtime import NUMBERS as _NUMBERS
+from modelplane.scheduling.cel_runtime import TEXT_OF_UNKNOWN_SIZE as _TEXT_OF_UNKNOWN_SIZE
 from modelplane.scheduling.cel_runtime import UINT64_MAX
+from modelplane.scheduling.cel_runtime import UNKNOWN as _UNKNOWN
 from modelplane.scheduling.cel_runtime import CelType as _CelType
 from modelplane.scheduling.cel_runtime import EvalError as _EvalError
 from modelplane.scheduling.cel_runtime import Function as _Function
@@ -99,8 +101,10 @@ from modelplane.scheduling.cel_runtime import equal as _equal
 from modelplane.scheduling.cel_runtime import expect as _expect
 from modelplane.scheduling.cel_runtime import function as _fn
 from modelplane.scheduling.cel_runtime import join_shapes as _join
+from modelplane.scheduling.cel_runtime import nominal as _nominal
 from modelplane.scheduling.cel_runtime import overload_error as _overload
 from modelplane.scheduling.cel_runtime import size_of as _size_of
+from modelplane.scheduling.cel_runtime import traversal as _traversal
 from modelplane.scheduling.cel_runtime import type_name as _type_name
 from modelplane.scheduling.cel_runtime import weight as _weight
 from modelplane.scheduling.quantity import INT64_MAX, INT64_MIN, Quantity, QuantityError
@@ -637,35 +641,69 @@ def _compare(a: Any, b: Any, name: str = "compareTo") -> int:
     raise _overload(name, a, b)
 
 
+def _contains_cost(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """cel-go: a walk of the text times a walk of the part."""
+    return _traversal(shapes[0]) * _traversal(shapes[1]), None
+
+
+def _prefix_cost(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """cel-go's ``startsWith``/``endsWith``: a walk of the part."""
+    return _traversal(shapes[1]), None
+
+
+def _parse_cost(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """Kubernetes' ``quantity``/``semver`` parsers: a walk of the text."""
+    return _traversal(shapes[0]), None
+
+
+def _as_string(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """``string()``: one unit, a result cel-go does not bound."""
+    return 0, _TEXT_OF_UNKNOWN_SIZE
+
+
+def _as_bytes(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """``bytes()``: a walk, and up to four bytes per character."""
+    return _traversal(shapes[0]), _Shape(4 * _size_of(shapes[0]), text=True)
+
+
+def _same(shapes: list[_Shape | None]) -> tuple[int, _Shape | None]:
+    """``dyn()``: free, and the value's own bound."""
+    return 0, shapes[0]
+
+
 _FUNCTIONS: dict[str, _Function] = {
-    "size": _fn(_size),
-    "contains": _fn(_string_test("contains", lambda text, part: part in text), 2),
-    "startsWith": _fn(_string_test("startsWith", str.startswith), 2),
-    "endsWith": _fn(_string_test("endsWith", str.endswith), 2),
-    "int": _fn(_to_int),
-    "uint": _fn(_to_uint),
-    "double": _fn(_to_double),
-    "string": _fn(_to_string),
-    "bytes": _fn(_to_bytes),
-    "bool": _fn(_to_bool),
-    "dyn": _fn(lambda value: value),
-    "type": _fn(lambda value: _CelType(_type_name(value))),
-    "quantity": _fn(_quantity),
-    "isQuantity": _fn(_is_quantity),
-    "sign": _fn(lambda q: _expect(q, Quantity, "sign").sign()),
-    "isInteger": _fn(lambda q: _expect(q, Quantity, "isInteger").is_integer()),
-    "asInteger": _fn(_as_integer),
-    "asApproximateFloat": _fn(lambda q: _expect(q, Quantity, "asApproximateFloat").as_approximate_float()),
-    "add": _fn(_quantity_arithmetic("add"), 2),
-    "sub": _fn(_quantity_arithmetic("sub"), 2),
-    "semver": _fn(_semver, 1, 2),
-    "isSemver": _fn(_is_semver, 1, 2),
-    "major": _fn(_version_part("major")),
-    "minor": _fn(_version_part("minor")),
-    "patch": _fn(_version_part("patch")),
-    "compareTo": _fn(_compare, 2),
-    "isGreaterThan": _fn(lambda a, b: _compare(a, b, "isGreaterThan") > 0, 2),
-    "isLessThan": _fn(lambda a, b: _compare(a, b, "isLessThan") < 0, 2),
+    "size": _fn(_size, estimate=_nominal),
+    "contains": _fn(_string_test("contains", lambda text, part: part in text), 2, estimate=_contains_cost),
+    "startsWith": _fn(_string_test("startsWith", str.startswith), 2, estimate=_prefix_cost),
+    "endsWith": _fn(_string_test("endsWith", str.endswith), 2, estimate=_prefix_cost),
+    "int": _fn(_to_int, estimate=_nominal),
+    "uint": _fn(_to_uint, estimate=_nominal),
+    "double": _fn(_to_double, estimate=_nominal),
+    "string": _fn(_to_string, estimate=_as_string),
+    "bytes": _fn(_to_bytes, estimate=_as_bytes),
+    "bool": _fn(_to_bool, estimate=_nominal),
+    "dyn": _fn(lambda value: value, estimate=_same),
+    "type": _fn(lambda value: _CelType(_type_name(value)), estimate=_nominal),
+    "quantity": _fn(_quantity, estimate=_parse_cost),
+    "isQuantity": _fn(_is_quantity, estimate=_parse_cost),
+    "semver": _fn(_semver, 1, 2, estimate=_parse_cost),
+    "isSemver": _fn(_is_semver, 1, 2, estimate=_parse_cost),
+} | {
+    name: _fn(impl, *arities, estimate=_nominal)
+    for name, impl, *arities in [
+        ("sign", lambda q: _expect(q, Quantity, "sign").sign(), 1),
+        ("isInteger", lambda q: _expect(q, Quantity, "isInteger").is_integer(), 1),
+        ("asInteger", _as_integer, 1),
+        ("asApproximateFloat", lambda q: _expect(q, Quantity, "asApproximateFloat").as_approximate_float(), 1),
+        ("add", _quantity_arithmetic("add"), 2),
+        ("sub", _quantity_arithmetic("sub"), 2),
+        ("major", _version_part("major"), 1),
+        ("minor", _version_part("minor"), 1),
+        ("patch", _version_part("patch"), 1),
+        ("compareTo", _compare, 2),
+        ("isGreaterThan", lambda a, b: _compare(a, b, "isGreaterThan") > 0, 2),
+        ("isLessThan", lambda a, b: _compare(a, b, "isLessThan") < 0, 2),
+    ]
 }
 _FUNCTIONS |= cel_strings.FUNCTIONS | cel_collections.FUNCTIONS | cel_net.FUNCTIONS | cel_url.FUNCTIONS
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
@@ -674,7 +712,7 @@ _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 # --- compiler ------------------------------------------------------------------
 
 
-_NAME_SHAPE = _Shape(_MAX_NAME_LENGTH)
+_NAME_SHAPE = _Shape(_MAX_NAME_LENGTH, text=True)
 _DOMAIN_SHAPE = _Shape(_MAX_PER_DEVICE, _Shape(_MAX_VALUE_LENGTH), _NAME_SHAPE)
 # One bound covers the three fields: <= 32 domains, or a driver name <= 63 long.
 _FIELD_SHAPE = _Shape(max(_MAX_PER_DEVICE, _MAX_NAME_LENGTH), _DOMAIN_SHAPE, _NAME_SHAPE)
@@ -703,14 +741,15 @@ class _Step(NamedTuple):
     foldable: bool = False  # Pure and independent of the frame: safe to run at compile time.
 
 
-def _constant(value: Any) -> _Node:
-    return _Node(lambda f: value, 0, _shape_of(value), constant=True)
+def _constant(value: Any, estimated: _Shape | None = None, cost: int = 0) -> _Node:
+    """A literal or folded value; a folded call keeps its estimated cost and bound, as cel-go's estimate does."""
+    return _Node(lambda f: value, cost, estimated or _shape_of(value), constant=True)
 
 
 def _shape_of(value: Any) -> _Shape | None:
     """The exact bound of a folded constant."""
     if type(value) in (str, bytes):
-        return _Shape(len(value))
+        return _Shape(len(value), text=True)
     if type(value) is list:
         return _Shape(len(value), functools.reduce(_join, map(_shape_of, value), None))
     if type(value) is dict:
@@ -719,15 +758,10 @@ def _shape_of(value: Any) -> _Shape | None:
     return None
 
 
-def _call_cost(
-    name: str, function: _Function, shapes: list[_Shape | None], nodes: list[_Node]
-) -> tuple[int, _Shape | None]:
+def _call_cost(function: _Function, shapes: list[_Shape | None], nodes: list[_Node]) -> tuple[int, _Shape | None]:
     """A call's cost (one unit, its arguments, its own estimate) and its result's bound."""
-    cost = 1 + sum(n.cost for n in nodes)
-    if function.estimate is not None:
-        extra, shape = function.estimate(shapes)
-        return cost + extra, shape
-    return cost + sum(map(_size_of, shapes)) // 10, shapes[0] if name == "dyn" else None
+    extra, shape = (function.estimate or _nominal)(shapes)
+    return 1 + sum(n.cost for n in nodes) + extra, shape
 
 
 class _Compiler:
@@ -850,11 +884,11 @@ class _Compiler:
             step = self.step(tree, shape)
             if node.constant and not functions and step.foldable:
                 try:
-                    node = _constant(step.function(node.run(None), None))
+                    node = _constant(step.function(node.run(None), None), step.shape, cost + step.cost)
                 except _EvalError:
                     pass  # Left to evaluation, where the error makes a non-match.
                 else:
-                    cost, shape = 0, node.shape
+                    cost, shape = node.cost, node.shape
                     continue
             functions.append(step.function)
             cost, shape = cost + step.cost, step.shape
@@ -894,7 +928,7 @@ class _Compiler:
         function = self.function(name_token, len(arguments) + 1)
         nodes = [self.expr(argument) for argument in arguments]
         runs, impl = [n.run for n in nodes], function.impl
-        cost, result_shape = _call_cost(name_token.value, function, [shape, *[n.shape for n in nodes]], nodes)
+        cost, result_shape = _call_cost(function, [shape, *[n.shape for n in nodes]], nodes)
         if function.guarded:
             return _Step(lambda value, f: impl(f, value, *[run(f) for run in runs]), cost, result_shape)
         foldable = all(n.constant for n in nodes)
@@ -952,13 +986,13 @@ class _Compiler:
             return self.has(name, arguments)
         function = self.function(name, len(arguments), qualified)
         impl, nodes = function.impl, [self.expr(argument) for argument in arguments]
+        cost, shape = _call_cost(function, [n.shape for n in nodes], nodes)
         if all(n.constant for n in nodes) and not function.guarded:
             try:
-                return _constant(impl(*[n.run(None) for n in nodes]))
+                return _constant(impl(*[n.run(None) for n in nodes]), shape, cost)
             except _EvalError:
                 pass  # Left to evaluation, where the error makes a non-match.
         runs = [n.run for n in nodes]
-        cost, shape = _call_cost(qualified or name.value, function, [n.shape for n in nodes], nodes)
         if function.guarded:
             return _Node(lambda f: impl(f, *[run(f) for run in runs]), cost, shape)
         if len(runs) == 1:
@@ -1122,11 +1156,12 @@ def _operator_cost(symbol: str, left: _Shape | None, right: _Shape | None) -> tu
         if left is None and right is None:
             return 0, None
         size = _size_of(left) + _size_of(right)
-        return size // 10, _Shape(size, _join(left and left.item, right and right.item))
+        text = bool(left and left.text and right and right.text)
+        return size // 10, _Shape(size, _join(left and left.item, right and right.item), text=text)
     if symbol in ("==", "!="):
         return min(_weight(left), _weight(right)) // 10, None
     if symbol == "in":
-        return _weight(right) // 10, None
+        return _size_of(right), None  # cel-go: one unit per element.
     return 0, None
 
 
@@ -1344,6 +1379,13 @@ def compile_selector(expression: str) -> CompiledSelector:
     except RecursionError:
         # MAX_NESTING keeps well inside Python's default stack; this covers callers already deep in it.
         raise CelCompileError("selector nests too deeply for the available stack") from None
+    if node.cost >= _UNKNOWN // 10:
+        raise CelCompileError(
+            f"selector is too expensive: its estimated worst-case cost is unbounded (the limit is {MAX_COST:,}): "
+            "it walks a value whose size the cost estimate does not know (a part from split() or findAll(), "
+            "a string(), charAt() or URL part, or list elements read by join() or the lists library), "
+            "which the Kubernetes API server refuses as too complex too"
+        )
     if node.cost > MAX_COST:
         raise CelCompileError(
             f"selector is too expensive: its estimated worst-case cost {node.cost:,} exceeds the limit of "

@@ -16,6 +16,7 @@ from typing import Any
 
 from modelplane.scheduling import cel_strings
 from modelplane.scheduling.cel_runtime import (
+    TEXT_OF_UNKNOWN_SIZE,
     EvalError,
     Function,
     Guard,
@@ -131,8 +132,13 @@ def sets_intersects(guard: Guard, a: Any, b: Any) -> bool:
 
 
 def _walk(shape: Shape | None) -> int:
-    """Kubernetes' list cost: one unit per element plus a walk of each string element."""
-    return size_of(shape) * (1 + traversal(shape.item if shape else None))
+    """Kubernetes' list cost: a unit per element, plus a walk of each element if they are strings.
+
+    Kubernetes takes string elements' size from the selector's variables, and a list in a
+    selector never comes from them, so it counts them as of unknown size.
+    """
+    item = shape.item if shape else None
+    return size_of(shape) * (1 + (traversal(TEXT_OF_UNKNOWN_SIZE) if item is not None and item.text else 0))
 
 
 def walked(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
@@ -167,7 +173,8 @@ def _by_receiver(name: str, text_version: Callable[..., Any], list_version: Call
 
 
 def _searched(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    return max(_walk(shapes[0]), cel_strings.searched(shapes)[0]), None
+    receiver = shapes[0]
+    return (cel_strings.searched(shapes)[0] if receiver is None or receiver.text else _walk(receiver)), None
 
 
 FUNCTIONS: dict[str, Function] = {

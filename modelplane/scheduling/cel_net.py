@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from modelplane.scheduling.cel_runtime import EvalError, Function, Shape, function, overload_error, traversal
+from modelplane.scheduling.cel_runtime import EvalError, Function, Shape, function, nominal, overload_error, traversal
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _BITS = re.compile(r"0|[1-9][0-9]*")
@@ -213,25 +213,30 @@ def parsed_twice(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
     return traversal(shapes[0], 2), None
 
 
-def containment(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    """Comparing 16-byte addresses, plus parsing the argument when it is text."""
+def contains_ip_cost(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
+    """Comparing two addresses of up to 16 bytes, plus parsing the argument when it is text."""
     return 4 + traversal(shapes[1]), None
+
+
+def contains_cidr_cost(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
+    """As ``containsIP``, plus masking the network first."""
+    return 7 + traversal(shapes[1]), None
 
 
 FUNCTIONS: dict[str, Function] = {
     "ip": function(ip, estimate=parsed),
     "isIP": function(is_ip, estimate=parsed),
     "ip.isCanonical": function(is_canonical, estimate=parsed_twice),
-    "family": function(family),
-    "isUnspecified": function(is_unspecified),
-    "isLoopback": function(is_loopback),
-    "isLinkLocalMulticast": function(is_link_local_multicast),
-    "isLinkLocalUnicast": function(is_link_local_unicast),
-    "isGlobalUnicast": function(is_global_unicast),
+    "family": function(family, estimate=nominal),
+    "isUnspecified": function(is_unspecified, estimate=nominal),
+    "isLoopback": function(is_loopback, estimate=nominal),
+    "isLinkLocalMulticast": function(is_link_local_multicast, estimate=nominal),
+    "isLinkLocalUnicast": function(is_link_local_unicast, estimate=nominal),
+    "isGlobalUnicast": function(is_global_unicast, estimate=nominal),
     "cidr": function(cidr, estimate=parsed),
     "isCIDR": function(is_cidr, estimate=parsed),
-    "containsIP": function(contains_ip, 2, estimate=containment),
-    "containsCIDR": function(contains_cidr, 2, estimate=containment),
-    "prefixLength": function(prefix_length),
-    "masked": function(masked),
+    "containsIP": function(contains_ip, 2, estimate=contains_ip_cost),
+    "containsCIDR": function(contains_cidr, 2, estimate=contains_cidr_cost),
+    "prefixLength": function(prefix_length, estimate=nominal),
+    "masked": function(masked, estimate=nominal),
 }

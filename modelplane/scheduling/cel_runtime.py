@@ -126,23 +126,40 @@ def compare(a: Any, b: Any) -> int | None:
 # --- size bounds for the cost estimate ---------------------------------------------
 
 
+# The size of a value whose size cel-go's estimator does not know (as its MaxUint64): the
+# elements of split() and findAll(), string(), charAt() and URL parts, and the elements
+# that join() and the lists library read. Any cost that walks such a value is unbounded.
+UNKNOWN = 2**64 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """An upper bound on a value's size: string length or collection length.
 
-    ``item`` bounds list elements and map values, ``key`` map keys.
+    ``item`` bounds list elements and map values, ``key`` map keys. ``text`` marks a
+    string (or bytes) known as such at compile time, which is what the cost estimate
+    of Kubernetes' lists library looks at.
     """
 
     size: int
     item: Shape | None = None
     key: Shape | None = None
+    text: bool = False
+
+
+TEXT_OF_UNKNOWN_SIZE = Shape(UNKNOWN, text=True)
+
+
+def text_shape(size: int) -> Shape:
+    return Shape(size, text=True)
 
 
 def join_shapes(a: Shape | None, b: Shape | None) -> Shape | None:
     """A bound covering both."""
     if a is None or b is None:
         return a or b
-    return Shape(max(a.size, b.size), join_shapes(a.item, b.item), join_shapes(a.key, b.key))
+    item, key = join_shapes(a.item, b.item), join_shapes(a.key, b.key)
+    return Shape(max(a.size, b.size), item, key, a.text and b.text)
 
 
 def size_of(shape: Shape | None) -> int:
@@ -183,6 +200,11 @@ def function(
     return Function(impl, frozenset(arities or (1,)), estimate, guarded)
 
 
-def traversal(shape: Shape | None, factor: float = 1.0) -> int:
-    """cel-go's string traversal cost: a tenth of a unit per element, times ``factor``."""
-    return math.ceil(size_of(shape) * 0.1 * factor)
+def traversal(shape: Shape | None, factor: int = 1) -> int:
+    """cel-go's string traversal cost: a tenth of a unit per element (rounded up), times ``factor``."""
+    return -(-size_of(shape) * factor // 10)
+
+
+def nominal(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
+    """A call of constant cost (cel-go's default: one unit, already counted) with a scalar result."""
+    return 0, None

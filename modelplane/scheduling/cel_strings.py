@@ -14,13 +14,14 @@ Regexes are RE2 (google-re2), as Go's ``regexp`` is, so they run in linear time.
 from __future__ import annotations
 
 import functools
-import math
 import string
 from typing import Any
 
 import re2
 
 from modelplane.scheduling.cel_runtime import (
+    TEXT_OF_UNKNOWN_SIZE,
+    UNKNOWN,
     EvalError,
     Function,
     Guard,
@@ -28,6 +29,7 @@ from modelplane.scheduling.cel_runtime import (
     function,
     overload_error,
     size_of,
+    text_shape,
     traversal,
 )
 
@@ -202,11 +204,13 @@ def find_all(guard: Guard, text: Any, pattern: Any, *limit: Any) -> list[str]:
 
 
 # --- cost estimates (arguments' bounds, the receiver first) ---------------------------
+# As Kubernetes' library.CostEstimator (k8s.io/apiserver/pkg/cel/library/cost.go v0.34.4)
+# and cel-go's checker/cost.go: a tenth of a unit per character walked.
 
 
 def same_size(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    """One walk of the receiver, and a result no longer than it (lowerAscii, trim, ...)."""
-    return traversal(shapes[0]), shapes[0] and Shape(shapes[0].size)
+    """One walk of the receiver, and a result no longer than it (lowerAscii, trim, substring)."""
+    return traversal(shapes[0]), text_shape(size_of(shapes[0]))
 
 
 def searched(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
@@ -214,45 +218,48 @@ def searched(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
 
 
 def one_character(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    return traversal(shapes[0]), Shape(1)
+    """``charAt``: cel-go charges one unit and does not bound the result."""
+    return 0, TEXT_OF_UNKNOWN_SIZE
 
 
 def replaced(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    """Kubernetes' bound (every boundary replaced by the longest replacement), and its size charged."""
+    """Two walks; the result bound assumes every boundary is replaced by the longest replacement."""
     size, new = size_of(shapes[0]), size_of(shapes[2])
-    result = Shape((size + 1) * new + size)
-    return traversal(shapes[0], 2) + traversal(result), result
+    return traversal(shapes[0], 2), text_shape((size + 1) * new + size)
 
 
 def split_parts(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    size = size_of(shapes[0])
-    return traversal(shapes[0], 2), Shape(size + 1, Shape(size))
+    """Two walks; at most size + 1 parts, whose sizes cel-go does not bound."""
+    return traversal(shapes[0], 2), Shape(size_of(shapes[0]) + 1, TEXT_OF_UNKNOWN_SIZE)
 
 
 def joined(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    items = shapes[0]
-    count, item = size_of(items), size_of(items.item if items else None)
+    """Kubernetes bounds the result by the list's element size, which it never knows for a selector."""
+    count = size_of(shapes[0])
     separator = size_of(shapes[1]) if len(shapes) > 1 else 0
-    result = Shape(count * item + separator * max(count - 1, 0))
+    result = text_shape(count * UNKNOWN + separator * max(count - 1, 0))
     return traversal(result), result
 
 
 def quoted(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    return traversal(shapes[0]), Shape(2 * size_of(shapes[0]) + 2)
+    return traversal(shapes[0]), text_shape(2 * size_of(shapes[0]) + 2)
 
 
 def regex_cost(shapes: list[Shape | None]) -> int:
     """cel-go's regex cost: a walk of the text times a quarter unit per pattern character."""
-    return math.ceil((1 + size_of(shapes[0])) * 0.1) * math.ceil(size_of(shapes[1]) * 0.25)
+    return -(-(1 + size_of(shapes[0])) // 10) * -(-size_of(shapes[1]) // 4)
 
 
 def found(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    return regex_cost(shapes), Shape(size_of(shapes[0]))
+    return regex_cost(shapes), text_shape(size_of(shapes[0]))
 
 
 def found_all(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    size = size_of(shapes[0])
-    return regex_cost(shapes), Shape(size + 1, Shape(size))
+    return regex_cost(shapes), Shape(size_of(shapes[0]) + 1, TEXT_OF_UNKNOWN_SIZE)
+
+
+def matched(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
+    return regex_cost(shapes), None
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -265,7 +272,7 @@ FUNCTIONS: dict[str, Function] = {
     "split": function(split, 2, 3, estimate=split_parts, guarded=True),
     "join": function(join, 1, 2, estimate=joined, guarded=True),
     "strings.quote": function(quote, estimate=quoted),
-    "matches": function(matches, 2),
+    "matches": function(matches, 2, estimate=matched),
     "find": function(find, 2, estimate=found),
     "findAll": function(find_all, 2, 3, estimate=found_all, guarded=True),
 }

@@ -18,7 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from modelplane.scheduling.cel_runtime import EvalError, Function, Shape, function, overload_error, traversal
+from modelplane.scheduling.cel_runtime import (
+    TEXT_OF_UNKNOWN_SIZE,
+    UNKNOWN,
+    EvalError,
+    Function,
+    Shape,
+    function,
+    nominal,
+    overload_error,
+    size_of,
+    text_shape,
+    traversal,
+)
 
 _ALNUM = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -326,17 +338,23 @@ ACCESSORS = {
 
 
 def estimate_parse(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    """One walk of the text; every part of the URL is at most as long as the text."""
-    return traversal(shapes[0]), shapes[0] and Shape(shapes[0].size)
+    """One walk of the text; the URL is as long as the text."""
+    return traversal(shapes[0]), text_shape(size_of(shapes[0]))
 
 
 def estimate_part(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
-    """An accessor costs one unit; its string (or query map of lists) is bounded by the URL's text."""
-    size = shapes[0].size if shapes[0] else 0
-    return 1, Shape(size, Shape(size, Shape(size)), Shape(size))
+    """An accessor costs one unit; Kubernetes does not bound the part it returns."""
+    return 0, TEXT_OF_UNKNOWN_SIZE
+
+
+def estimate_query(shapes: list[Shape | None]) -> tuple[int, Shape | None]:
+    return 0, Shape(UNKNOWN, Shape(UNKNOWN, TEXT_OF_UNKNOWN_SIZE), TEXT_OF_UNKNOWN_SIZE)
 
 
 FUNCTIONS: dict[str, Function] = {
     "url": function(url, estimate=estimate_parse),
-    "isURL": function(is_url, estimate=estimate_parse),
-} | {name: function(accessor, estimate=estimate_part) for name, accessor in ACCESSORS.items()}
+    "isURL": function(is_url, estimate=nominal),
+} | {
+    name: function(accessor, estimate=estimate_query if name == "getQuery" else estimate_part)
+    for name, accessor in ACCESSORS.items()
+}
