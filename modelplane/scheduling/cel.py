@@ -16,10 +16,11 @@ ResourceClaim (k8s.io/dynamic-resource-allocation/cel)::
   error.
 * Functions: the CEL standard ones (``size contains startsWith endsWith matches
   int uint double string bytes bool dyn type``), the macros (``has all exists
-  exists_one map filter``), ``cel.bind``, and Kubernetes' quantity and semver
-  libraries (``quantity isQuantity sign isInteger asInteger asApproximateFloat
-  add sub semver isSemver major minor patch compareTo isGreaterThan
-  isLessThan``).
+  exists_one map filter``), ``cel.bind``, and the libraries Kubernetes 1.34
+  offers a new ResourceClaim (README, "The CEL surface"): quantity and semver
+  (here), the strings extension v2 (``cel_strings``), Kubernetes' lists and
+  cel-go's sets (``cel_collections``), Kubernetes' regex (``cel_strings``), IP
+  and CIDR (``cel_net``) and URL (``cel_url``) libraries.
 
 ``compile_selector`` parses with cel-python's parser and checks the tree
 statically: function names and arities, identifiers, macro shapes, nesting
@@ -27,27 +28,36 @@ depth and an estimated worst-case cost. It then turns the tree into Python
 closures. celpy's own tree-walking evaluator is not used: it costs about 300
 microseconds per evaluation where the closures cost a few, and it offers no
 hook for a step budget. Values are plain Python ones (int, float, str, bytes,
-bool, None, list, dict) plus Quantity, Semver and a small uint type.
+bool, None, list, dict) plus Quantity, Semver, IP, CIDR, URL and a small uint type.
 
 Limits. ``MAX_EXPRESSION_LENGTH`` is the API's 10 KiB. ``MAX_COST`` is
-``resourceapi.CELSelectorExpressionMaxCost`` (1,000,000): at compile time a
-cost estimate in the spirit of cel-go's (one unit per operation, comprehension
-bodies multiplied by the largest collection they can iterate, strings and
-concatenations charged one unit per ten elements) must stay under it. The
-device's collections are bounded by the API limits (32 domains and names,
-64-character values). At run time a guard counts comprehension iterations and
-walked or concatenated elements against ``RUNTIME_STEP_LIMIT`` and reads a
-``RUNTIME_TIME_LIMIT`` clock, so a runaway evaluation (say, on a device far
-beyond the API limits) ends as an evaluation error. ``MAX_NESTING`` bounds
-nesting (parentheses, arguments, list and map elements, macro bodies, ternary
-branches) to stay well within Python's stack.
+``resourceapi.CELSelectorExpressionMaxCost`` (1,000,000), which the API server
+also applies to the estimate: at compile time a cost estimate in the spirit of
+cel-go's (one unit per operation, comprehension bodies multiplied by the
+largest collection they can iterate, strings and concatenations charged one
+unit per ten elements, each function with Kubernetes' own formula) must stay
+under it. The device's collections are bounded by the API limits (32 domains
+and names, 64-character values). Like cel-go's, the estimate cannot bound some
+values (``split``/``findAll`` parts, ``string()``, ``charAt``, URL parts, the
+elements ``join`` and the lists library read); walking one is unbounded, so
+those selectors are refused here as the API server refuses them. At run time a
+guard counts comprehension iterations and walked, concatenated or built
+elements (a library function charges a result before building it) against
+``RUNTIME_STEP_LIMIT`` and reads a ``RUNTIME_TIME_LIMIT`` clock, so a runaway
+evaluation (say, on a device far beyond the API limits) ends as an evaluation
+error. ``MAX_NESTING`` bounds nesting (parentheses, arguments, list and map
+elements, macro bodies, ternary branches) to stay well within Python's stack.
 
 Documented divergences from upstream Kubernetes:
 
-* Missing libraries: the k8s extension libraries (regex ``find``/``findAll``,
-  URL, IP, CIDR, format, sets, lists, ext strings such as ``lowerAscii`` or
-  ``split``), timestamps and durations, optional types, two-variable
-  comprehensions and message construction. Using one is a compile error.
+* Missing from the 1.34 environment: ``format`` (strings v1+; locale-dependent
+  printf), Kubernetes' ``format.*`` named formats (they return optional values),
+  optional types, two-variable comprehensions, timestamps and durations,
+  message construction, and the authorizer libraries (no authorizer variable in
+  DRA). cel-go's lists extension (``sort``, ``flatten``, ``distinct``, ...) and
+  strings v3 (``reverse``) are absent as well, rightly: Kubernetes 1.34 enables
+  them for stored expressions only, and validates new selectors at
+  compatibility version 1.33. Using one is a compile error.
 * No static type checker. Type errors surface at evaluation, as non-matches,
   and a selector that does not return a bool is a non-match with an error
   rather than a compile error. Comparing a Quantity or Semver with ``==`` to a
@@ -57,7 +67,10 @@ Documented divergences from upstream Kubernetes:
 * Scalar attributes only: no list-typed attributes and no ``includes()``.
 * The cost estimate is this module's own, so selectors near ``MAX_COST`` may be
   judged differently than by cel-go, and the runtime guard counts steps and
-  time rather than cel-go's cost units.
+  time rather than cel-go's cost units. Kubernetes refuses ``type(x) == T``
+  comparisons for cost and accepts them here.
+* An invalid constant regular expression (``matches``, ``find``, ``findAll``)
+  is an evaluation error, where Kubernetes refuses the selector at compile time.
 * cel-go allows 250 levels of nesting and also counts operator chains; here
   ``MAX_NESTING`` is 50, but chains (``a + b + ...``, ``a && b && ...``,
   ``a.b.c``) are flattened and not limited.
@@ -65,7 +78,8 @@ Documented divergences from upstream Kubernetes:
   are rejected.
 * Quantity and Semver keep the divergences listed in their modules (notably:
   no quantity without digits, and a ``MAX_DIGITS`` cap on exact arithmetic).
-* ``matches`` uses RE2 (google-re2, a cel-python dependency) like cel-go, so it runs in linear time.
+* Regular expressions are RE2 (google-re2, a cel-python dependency), as Go's
+  are, so they run in linear time; the two dialects differ in rare corners.
 """
 
 from __future__ import annotations

@@ -177,17 +177,17 @@ def _within(network: CIDR, address: Address, bits: int) -> bool:
 
 def contains_ip(value: Any, other: Any) -> bool:
     network = _cidr_of("containsIP", value, other)
-    if type(other) is str:
-        other = ip(other)
-    address = _address_of("containsIP", other)
+    if type(other) not in (IP, str):
+        raise overload_error("containsIP", value, other)
+    address = (ip(other) if type(other) is str else other).address
     return _within(network, address, address.max_prefixlen)
 
 
 def contains_cidr(value: Any, other: Any) -> bool:
     network = _cidr_of("containsCIDR", value, other)
-    if type(other) is str:
-        other = cidr(other)
-    inner = _cidr_of("containsCIDR", other)
+    if type(other) not in (CIDR, str):
+        raise overload_error("containsCIDR", value, other)
+    inner = cidr(other) if type(other) is str else other
     return _within(network, inner.address, inner.bits)
 
 

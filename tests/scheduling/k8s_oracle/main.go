@@ -98,6 +98,9 @@ func run(compiler interface {
 	}
 	cost := compiled.MaxCost
 	result.Cost = &cost
+	if cost > resourceapi.CELSelectorExpressionMaxCost {
+		return result // The API server refuses it, so it never runs (and it may not terminate).
+	}
 	matched, _, err := compiled.DeviceMatches(context.Background(), device)
 	if err != nil {
 		message := err.Error()
