@@ -772,6 +772,16 @@ def _shape_of(value: Any) -> _Shape | None:
     return None
 
 
+def _method(impl: Callable[..., Any], runs: list[Run]) -> Callable[[Any, _Frame], Any]:
+    """A member call as a step; the common arities without building an argument list."""
+    if not runs:
+        return lambda value, f: impl(value)
+    if len(runs) == 1:
+        (only,) = runs
+        return lambda value, f: impl(value, only(f))
+    return lambda value, f: impl(value, *[run(f) for run in runs])
+
+
 def _call_cost(function: _Function, shapes: list[_Shape | None], nodes: list[_Node]) -> tuple[int, _Shape | None]:
     """A call's cost (one unit, its arguments, its own estimate) and its result's bound."""
     extra, shape = (function.estimate or _nominal)(shapes)
@@ -945,8 +955,7 @@ class _Compiler:
         cost, result_shape = _call_cost(function, [shape, *[n.shape for n in nodes]], nodes)
         if function.guarded:
             return _Step(lambda value, f: impl(f, value, *[run(f) for run in runs]), cost, result_shape)
-        foldable = all(n.constant for n in nodes)
-        return _Step(lambda value, f: impl(value, *[run(f) for run in runs]), cost, result_shape, foldable)
+        return _Step(_method(impl, runs), cost, result_shape, all(n.constant for n in nodes))
 
     def function(self, name: lark.Token, arity: int, qualified: str | None = None) -> _Function:
         """Look a function up, checking that it exists and takes ``arity`` arguments."""

@@ -41,14 +41,15 @@ _QUOTED = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t"
 _QUOTED |= {"\\": "\\\\", '"': '\\"'}
 
 
-def _check(name: str, args: tuple[Any, ...], *kinds: type) -> None:
-    """Raise "no such overload" unless each argument has exactly its kind (a bool is not an int)."""
-    if len(args) != len(kinds) or any(type(arg) is not kind for arg, kind in zip(args, kinds, strict=False)):
-        raise overload_error(name, *args)
+def _check(name: str, args: tuple[Any, ...], strings: int) -> None:
+    """Raise "no such overload" unless the first ``strings`` arguments are strings and the rest ints (not bools)."""
+    for index, arg in enumerate(args):
+        if type(arg) is not (str if index < strings else int):
+            raise overload_error(name, *args)
 
 
 def char_at(text: Any, index: Any) -> str:
-    _check("charAt", (text, index), str, int)
+    _check("charAt", (text, index), 1)
     if not 0 <= index <= len(text):
         raise EvalError(f"index out of range: {index}")
     return text[index : index + 1]
@@ -56,7 +57,7 @@ def char_at(text: Any, index: Any) -> str:
 
 def index_of(text: Any, part: Any, *offset: Any) -> int:
     """``indexOf``: an empty ``part`` returns the offset unchecked, as cel-go does."""
-    _check("indexOf", (text, part, *offset), str, str, *[int] * len(offset))
+    _check("indexOf", (text, part, *offset), 2)
     start = offset[0] if offset else 0
     if part == "":
         return start
@@ -67,7 +68,7 @@ def index_of(text: Any, part: Any, *offset: Any) -> int:
 
 def last_index_of(text: Any, part: Any, *offset: Any) -> int:
     """``lastIndexOf``: the last match starting at or before the offset (default: the end)."""
-    _check("lastIndexOf", (text, part, *offset), str, str, *[int] * len(offset))
+    _check("lastIndexOf", (text, part, *offset), 2)
     if not offset:
         return len(text) if part == "" else text.rfind(part)
     (start,) = offset
@@ -81,23 +82,23 @@ def last_index_of(text: Any, part: Any, *offset: Any) -> int:
 
 
 def lower_ascii(text: Any) -> str:
-    _check("lowerAscii", (text,), str)
-    return text.translate(_LOWER)
+    _check("lowerAscii", (text,), 1)
+    return text.lower() if text.isascii() else text.translate(_LOWER)
 
 
 def upper_ascii(text: Any) -> str:
-    _check("upperAscii", (text,), str)
-    return text.translate(_UPPER)
+    _check("upperAscii", (text,), 1)
+    return text.upper() if text.isascii() else text.translate(_UPPER)
 
 
 def trim(text: Any) -> str:
-    _check("trim", (text,), str)
+    _check("trim", (text,), 1)
     return text.strip(_GO_SPACE)
 
 
 def replace(guard: Guard, text: Any, old: Any, new: Any, *limit: Any) -> str:
     """Go's ``strings.Replace``; the result's size is charged before it is built."""
-    _check("replace", (text, old, new, *limit), str, str, str, *[int] * len(limit))
+    _check("replace", (text, old, new, *limit), 3)
     count = text.count(old)  # Counts len(text) + 1 boundaries for an empty ``old``.
     if limit and limit[0] >= 0:
         count = min(count, limit[0])
@@ -109,7 +110,7 @@ def replace(guard: Guard, text: Any, old: Any, new: Any, *limit: Any) -> str:
 
 def split(guard: Guard, text: Any, separator: Any, *limit: Any) -> list[str]:
     """Go's ``strings.SplitN``: a limit of 0 gives no parts, a negative one all of them."""
-    _check("split", (text, separator, *limit), str, str, *[int] * len(limit))
+    _check("split", (text, separator, *limit), 2)
     guard.tick(len(text) // 10)
     parts = limit[0] if limit else -1
     if parts == 0:
@@ -133,7 +134,7 @@ def join(guard: Guard, items: Any, *separator: Any) -> str:
 
 
 def substring(text: Any, start: Any, *end: Any) -> str:
-    _check("substring", (text, start, *end), str, int, *[int] * len(end))
+    _check("substring", (text, start, *end), 1)
     if end and start > end[0]:
         raise EvalError(f"invalid substring range. start: {start}, end: {end[0]}")
     for index in (start, *end):
@@ -144,7 +145,7 @@ def substring(text: Any, start: Any, *end: Any) -> str:
 
 def quote(text: Any) -> str:
     """``strings.quote``: double-quoted, with CEL's escape sequences written out."""
-    _check("strings.quote", (text,), str)
+    _check("strings.quote", (text,), 1)
     return '"' + "".join(_QUOTED.get(char, char) for char in text) + '"'
 
 

@@ -13,6 +13,7 @@ escaped invalid byte such as ``%ff`` reads as U+FFFD).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -284,6 +285,7 @@ def _parse(raw: str, *, via_request: bool) -> URL:
     return URL(scheme, "", user, host, path, raw_path, omit_host, force_query, query)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_url(raw: str) -> URL:
     """What Kubernetes' ``url()`` returns: ``ParseRequestURI`` must accept it, ``Parse`` builds it."""
     try:
