@@ -19,8 +19,10 @@ Each case in ``SELECTOR_CASES`` names a selector, a device and the ``outcome``:
   v0.34.4, ``structured/internal/stable/allocator_stable.go``) instead fails the
   claim's allocation with "CEL runtime error", so render such a case alone.
 
-Every selector compiles in Kubernetes 1.34's ``NewExpressions`` environment (checked
-with ``tests/scheduling/k8s_oracle``).
+Every selector compiles in Kubernetes 1.34's ``NewExpressions`` environment within the
+API server's cost limit, and gives the outcome listed (checked with
+``tests/scheduling/k8s_oracle``). ``REFUSED_SELECTORS`` are ones the API server refuses
+as too complex, for a test that it (and the planner) does.
 """
 
 from __future__ import annotations
