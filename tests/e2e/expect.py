@@ -40,8 +40,13 @@ def composed_objects(composition: Composition, cluster: str) -> dict[ObjectId, d
 
 
 def live_objects(kubectl: Kubectl) -> dict[ObjectId, dict[str, Any]]:
+    """Objects labelled as ours that no controller made (an EndpointSlice of our Service copies its labels)."""
     listed = kubectl.json("get", KINDS, "-A", "-l", f"{LABEL_MANAGED_BY}={MANAGED_BY}")["items"]
-    return {(item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]): item for item in listed}
+    return {
+        (item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]): item
+        for item in listed
+        if not item["metadata"].get("ownerReferences")
+    }
 
 
 def assert_cluster_holds_exactly(kubectl: Kubectl, composition: Composition, cluster: str) -> None:
