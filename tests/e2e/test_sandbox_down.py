@@ -25,3 +25,25 @@ def test_down_stops_every_process_frees_every_port_and_removes_its_files(tmp_pat
     assert not any(listening(port) for port in ports)
     assert not run.root.exists()
     assert not stack_file.exists()
+
+
+def processes_mentioning(path: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in command:
+            found.append(command)
+    return found
+
+
+def test_a_failed_up_stops_what_it_started_and_leaves_no_state(tmp_path: Path, bin_dir: Path) -> None:
+    run = SandboxRun(tmp_path / "sandbox", bin_dir)
+    result = run.cli("up", "--stack", "prod", "--timeout", "3", check=False)
+    assert result.returncode == 2
+    assert "not ready in time" in result.stderr and "stopping what it started" in result.stderr
+    assert processes_mentioning(run.root) == []
+    assert not run.root.exists()
+    assert run.cli("down").returncode == 0
