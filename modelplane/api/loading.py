@@ -50,6 +50,7 @@ PROGRAM_KEYS = frozenset(
         "modelplane:chartVersions",
         "modelplane:gatewayAddresses",
         "modelplane:installCharts",
+        "modelplane:clusterStacks",
     }
 )
 KNOWN_KEYS = frozenset({*OBJECT_KEYS, MANIFESTS_KEY, SCHEDULING_KEY, PLACEMENT_KEY, SECRETS_KEY, *PROGRAM_KEYS})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +17,9 @@ from modelplane.cli.app import app
 from modelplane.cli.inputs import fail, load_or_exit
 from modelplane.sandbox.cluster import SandboxError
 from modelplane.sandbox.crds import CrdError, read_crds
-from modelplane.sandbox.sandbox import Sandbox, ShapeProblemsError, UpRequest, pulumi_env
+from modelplane.sandbox.sandbox import Sandbox, ShapeProblemsError, SplitStack, UpRequest, pulumi_env
 from modelplane.sandbox.shape import fleet_shapes
+from modelplane.sandbox.stack import FLEET_STACK_KEY, ROLE_KEY
 from modelplane.sandbox.state import LockedError
 from modelplane.sandbox.status import sandbox_status
 from modelplane.sandbox.toolchain import Toolchain, ToolchainError
@@ -72,6 +74,7 @@ def up(
         except CrdError as error:
             fail([str(error)])
     request = UpRequest(
+        cluster_stacks=_split_stacks(project_dir, stack, inputs.config, inputs.fleet.clusters),
         stack=stack,
         fleet=inputs.fleet,
         config=inputs.config,
@@ -89,7 +92,8 @@ def up(
         fail([str(problem) for problem in error.problems])
     except (SandboxError, LockedError, InvalidInputError) as error:
         fail([f"sandbox up: {error}"])
-    typer.echo(f"sandbox of {stack} is up: {len(state.clusters)} cluster(s); stack {state.sandbox_stack}", err=True)
+    stacks = ", ".join([state.sandbox_stack, *state.cluster_stacks])
+    typer.echo(f"sandbox of {stack} is up: {len(state.clusters)} cluster(s); stack(s) {stacks}", err=True)
     typer.echo(f'next: eval "$(modelplane sandbox env)"; pulumi up --stack {state.sandbox_stack} --yes', err=True)
 
 
@@ -141,12 +145,34 @@ def _installed_bin(command: str) -> Path:
     return bin_dir
 
 
-def _declared_secrets(project_dir: Path, stack: str) -> dict[str, Any] | None:
-    """The names and keys under S's `modelplane:secrets` (the encrypted values themselves are never read)."""
+def _stack_config(project_dir: Path, stack: str) -> dict[str, Any]:
+    """A stack file's raw `config:` mapping ({} when it cannot be read: the loader has reported that already)."""
     try:
         settings = yaml.safe_load((project_dir / stack_source(project_dir, stack)).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
-        return None
+        return {}
     config = settings.get("config") if isinstance(settings, dict) else None
-    declared = config.get(SECRETS_KEY) if isinstance(config, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def _declared_secrets(project_dir: Path, stack: str) -> dict[str, Any] | None:
+    """The names and keys under a stack's `modelplane:secrets` (the encrypted values themselves are never read)."""
+    declared = _stack_config(project_dir, stack).get(SECRETS_KEY)
     return declared if isinstance(declared, dict) else None
+
+
+def _split_stacks(
+    project_dir: Path, stack: str, config: dict[str, Any], clusters: Mapping[str, Any]
+) -> dict[str, SplitStack]:
+    """For a fleet stack, each cluster stack (by the program's convention `<base>-<cluster>`) that names it."""
+    if config.get(ROLE_KEY) != "fleet":
+        return {}
+    base = stack.removesuffix("-fleet")
+    found = {}
+    for cluster in clusters:
+        name = f"{base}-{cluster}"
+        own = _stack_config(project_dir, name)
+        if own.get(ROLE_KEY) == "cluster" and str(own.get(FLEET_STACK_KEY, "")).rsplit("/", 1)[-1] == stack:
+            public = {key: value for key, value in own.items() if key != SECRETS_KEY}
+            found[cluster] = SplitStack(name, public, _declared_secrets(project_dir, name))
+    return found

@@ -7,7 +7,7 @@ and `cluster` (one InferenceCluster: provisioning, serving stack and the replica
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class Settings:
     # False when the serving stack's charts are installed by someone else (the platform's GitOps, or the sandbox):
     # the program then creates only its own objects and waits on the controllers instead of on Helm.
     install_charts: bool = True
+    # A fleet stack's cluster stacks where they do not follow the naming convention (cluster -> stack name).
+    cluster_stacks: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(cls, config: pulumi.Config) -> Settings:
@@ -75,15 +77,28 @@ class Settings:
             config.get_bool("recoverPlacement") is not False,
             versions,
             config.get_bool("installCharts") is not False,
+            _cluster_stacks(config.get_object("clusterStacks")),
         )
         if role == "cluster" and not (settings.cluster and settings.fleet_stack):
             raise ProgramError("modelplane:role cluster needs modelplane:cluster and modelplane:fleetStack")
         return settings
 
     def cluster_stack(self, cluster: str) -> str:
-        """A fleet stack's cluster stacks by convention: `<org>/<project>/<base>-<cluster>` for fleet `<base>-fleet`."""
+        """A fleet stack's cluster stack: as `modelplane:clusterStacks` names it (a short name is in this stack's
+        organization and project), else by convention `<org>/<project>/<base>-<cluster>` for fleet `<base>-fleet`."""
+        named = self.cluster_stacks.get(cluster)
+        if named:
+            return named if "/" in named else f"{self.stack.rsplit('/', 1)[0]}/{named}"
         base = self.stack.removesuffix("-fleet")
         return f"{base}-{cluster}"
+
+
+def _cluster_stacks(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ProgramError("modelplane:clusterStacks must map InferenceCluster names to stack names")
+    return dict(value)
 
 
 @dataclass(frozen=True)

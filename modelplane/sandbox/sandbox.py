@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,14 @@ from modelplane.sandbox.cluster import (
 )
 from modelplane.sandbox.crds import sandbox_crds
 from modelplane.sandbox.shape import ClusterShape, fleet_shapes
-from modelplane.sandbox.stack import SecretSetting, sandbox_config, sandbox_stack_name, secret_settings
+from modelplane.sandbox.stack import (
+    SecretSetting,
+    cluster_stack_config,
+    project_name,
+    sandbox_config,
+    sandbox_stack_name,
+    secret_settings,
+)
 from modelplane.sandbox.state import SandboxState, locked, sandbox_root
 
 STACK_FILE_MARKER = "# Written by `modelplane sandbox up`"
@@ -49,6 +56,15 @@ class ShapeProblemsError(SandboxError):
 
 
 @dataclass(frozen=True)
+class SplitStack:
+    """A cluster stack of a split fleet, as read by the CLI."""
+
+    name: str
+    config: Mapping[str, Any]  # public config (no secrets)
+    declared_secrets: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
 class UpRequest:
     """Everything `up` needs, read and validated by the CLI."""
 
@@ -59,6 +75,8 @@ class UpRequest:
     project_dir: Path
     bin_dir: Path
     crds: list[dict[str, Any]]
+    # For a split fleet (role fleet): each cluster's own stack, twinned as `<its name>-sandbox`.
+    cluster_stacks: Mapping[str, SplitStack] = field(default_factory=dict)
     ceiling: bool = True
     port_base: int | None = None
     timeout: float = 180.0
@@ -97,9 +115,13 @@ class Sandbox:
             raise SandboxError(f"stack {request.stack} declares no InferenceCluster: there is nothing to start")
         if len(shapes) > MAX_CLUSTERS:
             raise SandboxError(f"stack {request.stack} has {len(shapes)} clusters; a sandbox holds {MAX_CLUSTERS}")
+        sandbox_config(request.config, request.fleet)  # refuses a fleet it cannot express, before anything starts
+        project_name(request.project_dir)
         with locked(self.root):
             self._refuse_running()
-            stack_file = self._stack_file(request)
+            names = [sandbox_stack_name(request.stack)]
+            names += [sandbox_stack_name(split.name) for split in request.cluster_stacks.values()]
+            stack_files = [self._stack_file(request.project_dir, name) for name in names]
             layouts = self._layouts(shapes, request.port_base)
             state = SandboxState(
                 self.root,
@@ -110,11 +132,12 @@ class Sandbox:
                 Path(sys.executable),
             )
             state.clusters = layouts
+            state.cluster_stacks = names[1:]
             state.save()
             try:
                 self._start(state, shapes, request, progress)
                 self._write_access(state)
-                self._create_stack(state, request, stack_file, progress)
+                self._create_stacks(state, request, stack_files, progress)
                 state.ready = True
                 state.save()
             except BaseException:
@@ -139,8 +162,9 @@ class Sandbox:
         stopped = [
             f"{cluster}/{name}" for cluster, started in state.processes.items() for name in processes.stop(started)
         ]
-        if state.stack_file and _owner(state.stack_file) == self.root:
-            state.stack_file.unlink(missing_ok=True)
+        for path in state.stack_files:
+            if _owner(path) == self.root:
+                path.unlink(missing_ok=True)
         shutil.rmtree(self.root, ignore_errors=True)
         return stopped
 
@@ -156,9 +180,9 @@ class Sandbox:
         self._teardown(state)  # a stopped sandbox's leftovers (e.g. after a reboot)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def _stack_file(self, request: UpRequest) -> Path:
-        """Where the sandbox stack's settings go; a leftover of a stopped sandbox is replaced, anything else kept."""
-        path = request.project_dir / stack_source(request.project_dir, sandbox_stack_name(request.stack))
+    def _stack_file(self, project_dir: Path, name: str) -> Path:
+        """Where a sandbox stack's settings go; a leftover of a stopped sandbox is replaced, anything else kept."""
+        path = project_dir / stack_source(project_dir, name)
         if not path.exists():
             return path
         owner = _owner(path)
@@ -217,23 +241,43 @@ class Sandbox:
         state.backend.mkdir(parents=True, exist_ok=True)
         state.pulumi_home.mkdir(parents=True, exist_ok=True)
 
-    def _create_stack(self, state: SandboxState, request: UpRequest, stack_file: Path, progress: Progress) -> None:
+    def _create_stacks(
+        self, state: SandboxState, request: UpRequest, stack_files: list[Path], progress: Progress
+    ) -> None:
+        """The sandbox stack (and a split fleet's cluster stacks), each with its config and secrets."""
+        kubeconfigs = {layout.name: yaml.safe_dump(kubeconfig([layout]), sort_keys=False) for layout in state.clusters}
+        twins = {cluster: sandbox_stack_name(split.name) for cluster, split in request.cluster_stacks.items()}
+        main = sandbox_config(request.config, request.fleet, twins)
+        secrets_of_main = secret_settings(request.fleet, kubeconfigs, request.declared_secrets)
+        self._create_stack(state, request, stack_files[0], state.sandbox_stack, main, secrets_of_main)
+        fleet_stack = f"organization/{project_name(request.project_dir)}/{state.sandbox_stack}"
+        for (cluster, split), path in zip(request.cluster_stacks.items(), stack_files[1:], strict=True):
+            config = cluster_stack_config(split.config, fleet_stack)
+            secrets_of_cluster = secret_settings(request.fleet, {cluster: kubeconfigs[cluster]}, split.declared_secrets)
+            self._create_stack(state, request, path, twins[cluster], config, secrets_of_cluster)
+        progress(f"stack(s) {', '.join([state.sandbox_stack, *twins.values()])}: ready on {state.backend}")
+
+    def _create_stack(
+        self,
+        state: SandboxState,
+        request: UpRequest,
+        stack_file: Path,
+        name: str,
+        config: Mapping[str, Any],
+        secret_values: list[SecretSetting],
+    ) -> None:
         """`pulumi stack init` on the sandbox's backend, the config written, secrets set through the CLI."""
         env = {**os.environ, **pulumi_env(state)}
-        name = state.sandbox_stack
         pulumi = str(state.bin_dir / "pulumi")
         _pulumi(pulumi, ["stack", "init", name, "--secrets-provider", "passphrase"], request.project_dir, env)
-        state.stack_file = stack_file
+        state.stack_files.append(stack_file)
         state.save()
-        settings = yaml.safe_load(stack_file.read_text()) if stack_file.is_file() else {}
-        settings = settings or {}
-        settings["config"] = sandbox_config(request.config, request.fleet)
+        settings = (yaml.safe_load(stack_file.read_text()) if stack_file.is_file() else None) or {}
+        settings["config"] = dict(config)
         header = f"{STACK_FILE_MARKER} in {self.root} for stack {request.stack}; `sandbox down` removes it.\n"
         stack_file.write_text(header + yaml.safe_dump(settings, sort_keys=False))
-        kubeconfigs = {layout.name: yaml.safe_dump(kubeconfig([layout]), sort_keys=False) for layout in state.clusters}
-        for setting in secret_settings(request.fleet, kubeconfigs, request.declared_secrets):
+        for setting in secret_values:
             _set_secret(pulumi, setting, name, request.project_dir, env)
-        progress(f"stack {name}: ready on {state.backend}")
 
 
 def _set_secret(pulumi: str, setting: SecretSetting, stack: str, cwd: Path, env: Mapping[str, str]) -> None:

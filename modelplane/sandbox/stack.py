@@ -5,22 +5,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from modelplane.api.common import Resource
 from modelplane.api.fleet import Fleet
 from modelplane.api.inference_cluster import InferenceCluster
 from modelplane.api.loading import MANIFESTS_KEY, OBJECT_KEYS, SECRETS_KEY
+from modelplane.sandbox.cluster import SandboxError
 
 SUFFIX = "-sandbox"
 INSTALL_CHARTS_KEY = "modelplane:installCharts"
+CLUSTER_STACKS_KEY = "modelplane:clusterStacks"
+FLEET_STACK_KEY = "modelplane:fleetStack"
+ROLE_KEY = "modelplane:role"
 KUBECONFIG_KEY = "kubeconfig"
 # What the sandbox sets where S holds a secret it cannot decrypt (a token nothing simulated ever uses).
 PLACEHOLDER = "sandbox-placeholder-not-a-secret"
 _ATTRIBUTE_OF_KEY = {key: key.removeprefix("modelplane:") for key in OBJECT_KEYS}
 
 
-class StackShapeError(Exception):
+class StackShapeError(SandboxError):
     """A fleet the sandbox stack cannot express."""
 
 
@@ -41,7 +48,9 @@ def kubeconfig_secret(cluster: str) -> str:
     return f"sandbox-{cluster}"
 
 
-def sandbox_config(config: Mapping[str, Any], fleet: Fleet) -> dict[str, Any]:
+def sandbox_config(
+    config: Mapping[str, Any], fleet: Fleet, cluster_stacks: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """S's settings unchanged, its fleet (from config and manifests alike) inlined, clusters adopted as Existing.
 
     The fleet is inlined because clusters declared in manifests cannot be rewritten in place; the sandbox stack is
@@ -61,7 +70,27 @@ def sandbox_config(config: Mapping[str, Any], fleet: Fleet) -> dict[str, Any]:
         if entries:
             inlined[key] = entries
     inlined[INSTALL_CHARTS_KEY] = False
+    if cluster_stacks:
+        inlined[CLUSTER_STACKS_KEY] = dict(cluster_stacks)
     return inlined
+
+
+def cluster_stack_config(config: Mapping[str, Any], fleet_stack: str) -> dict[str, Any]:
+    """A split fleet's cluster stack, pointed at the sandbox fleet stack, charts off."""
+    public = {key: value for key, value in config.items() if key != SECRETS_KEY}
+    return {**public, FLEET_STACK_KEY: fleet_stack, INSTALL_CHARTS_KEY: False}
+
+
+def project_name(project_dir: Path) -> str:
+    """The Pulumi project's name (Pulumi.yaml `name`), which qualifies stack names on a file backend."""
+    try:
+        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise StackShapeError(f"{project_dir / 'Pulumi.yaml'}: cannot read the project: {error}") from None
+    name = project.get("name") if isinstance(project, dict) else None
+    if not isinstance(name, str) or not name:
+        raise StackShapeError(f"{project_dir / 'Pulumi.yaml'}: the project has no name")
+    return name
 
 
 def secret_settings(

@@ -35,7 +35,8 @@ class SandboxState:
     python: Path  # the interpreter the Pulumi program runs in
     clusters: list[ClusterLayout] = field(default_factory=list)
     processes: dict[str, list[Started]] = field(default_factory=dict)  # cluster -> processes
-    stack_file: Path | None = None  # the sandbox stack's settings file `up` created
+    cluster_stacks: list[str] = field(default_factory=list)  # a split fleet's cluster stacks' sandbox twins
+    stack_files: list[Path] = field(default_factory=list)  # the settings files `up` created (removed by `down`)
     ready: bool = False
 
     @property
@@ -66,7 +67,8 @@ class SandboxState:
             "python": str(self.python),
             "clusters": [layout.to_json() for layout in self.clusters],
             "processes": {name: [p.to_json() for p in started] for name, started in self.processes.items()},
-            "stackFile": str(self.stack_file) if self.stack_file else None,
+            "clusterStacks": self.cluster_stacks,
+            "stackFiles": [str(path) for path in self.stack_files],
             "ready": self.ready,
         }
         write_private(self.root / STATE_FILE, json.dumps(data, indent=2) + "\n")
@@ -86,7 +88,8 @@ class SandboxState:
             python=Path(data["python"]),
             clusters=[ClusterLayout.from_json(item) for item in data["clusters"]],
             processes={name: [Started.from_json(p) for p in started] for name, started in data["processes"].items()},
-            stack_file=Path(data["stackFile"]) if data.get("stackFile") else None,
+            cluster_stacks=list(data.get("clusterStacks", [])),
+            stack_files=[Path(path) for path in data.get("stackFiles", [])],
             ready=bool(data.get("ready")),
         )
 

@@ -22,13 +22,15 @@ KINDS = (
 )
 
 
-def planned(stack: str, addresses: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Composition]:
-    """The stack's placement record and its composition (with the gateway addresses the stack reported)."""
+def planned(
+    stack: str, addresses: Mapping[str, str] | None = None, previous: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], Composition]:
+    """The stack's placement record and its composition (with the gateway addresses the stack reported), planned
+    from `previous` (the stack's last placement output) as the program plans, else from the stack's own record."""
     inputs = load_stack(ROOT, stack)
-    placement = plan(inputs.fleet, inputs.previous)
-    return plan_record(inputs.fleet, placement), compose_fleet(
-        inputs.fleet, placement, gateway_addresses=dict(addresses or {})
-    )
+    placement = plan(inputs.fleet, previous if previous is not None else inputs.previous)
+    composition = compose_fleet(inputs.fleet, placement, gateway_addresses=dict(addresses or {}))
+    return plan_record(inputs.fleet, placement), composition
 
 
 def composed_objects(composition: Composition, cluster: str) -> dict[ObjectId, dict[str, Any]]:
@@ -56,3 +58,36 @@ def assert_cluster_holds_exactly(kubectl: Kubectl, composition: Composition, clu
         labels = live[key]["metadata"].get("labels", {})
         for name, value in manifest["metadata"].get("labels", {}).items():
             assert labels.get(name) == value, (key, name, labels)
+
+
+def workload_uids(kubectl: Kubectl) -> dict[ObjectId, str]:
+    """The uid of every object of ours, to tell kept from replaced."""
+    return {key: item["metadata"]["uid"] for key, item in live_objects(kubectl).items()}
+
+
+def route_backends(kubectl: Kubectl, namespace: str, name: str) -> list[tuple[str, int]]:
+    route = kubectl.json("get", "httproute", name, "-n", namespace)
+    return sorted((ref["name"], ref.get("weight", 1)) for rule in route["spec"]["rules"] for ref in rule["backendRefs"])
+
+
+def composed_backends(composition: Composition, cluster: str, namespace: str, name: str) -> list[tuple[str, int]]:
+    route = composition.manifest(cluster, "HTTPRoute", namespace, name)
+    assert route is not None, f"no HTTPRoute {namespace}/{name} composed on {cluster}"
+    return sorted((ref["name"], ref.get("weight", 1)) for rule in route["spec"]["rules"] for ref in rule["backendRefs"])
+
+
+def serving_pods_settled(kubectl: Kubectl, namespace: str) -> bool:
+    """Every serving pod Running with its claims allocated and reserved; nothing left terminating."""
+    pods = kubectl.json("get", "pods", "-n", namespace)["items"]
+    claims = {c["metadata"]["name"]: c for c in kubectl.json("get", "resourceclaims", "-n", namespace)["items"]}
+    for pod in pods:
+        owners = {ref["kind"] for ref in pod["metadata"].get("ownerReferences", [])}
+        if "Job" in owners:
+            continue
+        if pod["metadata"].get("deletionTimestamp") or pod["status"].get("phase") != "Running":
+            return False
+        for status in pod["status"].get("resourceClaimStatuses", []):
+            claim = claims.get(status.get("resourceClaimName", ""))
+            if not claim or not claim.get("status", {}).get("allocation") or not claim["status"].get("reservedFor"):
+                return False
+    return True

@@ -14,7 +14,7 @@ def test_down_stops_every_process_frees_every_port_and_removes_its_files(tmp_pat
     try:
         run.up("dev")
         state = json.loads((run.root / "state.json").read_text())
-        stack_file = Path(state["stackFile"])
+        (stack_file,) = [Path(path) for path in state["stackFiles"]]
         assert stack_file.is_file()
     finally:
         run.cli("down")
