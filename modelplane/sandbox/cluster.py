@@ -240,7 +240,8 @@ class ClusterRun:
         # after the CRDs, since its stages watch some of their kinds.
         for component in ("kube-controller-manager", "kube-scheduler"):
             self._start(component, commands)
-        self._apply("crds", crds, wait_established=True)
+        self._apply("crds", crds)
+        self._wait("kube-apiserver", self.crds_established, deadline, what="CRDs established")
         self._start("kwok", commands)
         self._apply("objects", objects)
         for component, key in (("kube-controller-manager", "controllerManager"), ("kube-scheduler", "scheduler")):
@@ -253,36 +254,42 @@ class ClusterRun:
             nodes = self.layout.api().items("/api/v1/nodes")
         except KubeApiError:
             return False
-        return bool(nodes) and all(_ready(node) for node in nodes)
+        return bool(nodes) and all(_condition(node, "Ready") for node in nodes)
 
     def _start(self, component: str, commands: Mapping[str, list[str]]) -> None:
         self.started.append(processes.start(component, commands[component], self.layout.log(component)))
         self.on_start(self.started)
 
-    def _wait(self, component: str, check: Callable[[], bool], deadline: float) -> None:
+    def _wait(self, component: str, check: Callable[[], bool], deadline: float, what: str = "ready") -> None:
         while not check():
             process = next(p for p in self.started if p.name == component)
             if not process.alive():
                 raise SandboxError(f"{self.layout.name}: {component} exited; its log: {_tail(process.log)}")
             if time.monotonic() > deadline:
-                raise SandboxError(f"{self.layout.name}: {component} not ready in time; its log: {_tail(process.log)}")
+                raise SandboxError(f"{self.layout.name}: {component} not {what} in time; its log: {_tail(process.log)}")
             time.sleep(0.2)
-        self.progress(f"{self.layout.name}: {component} ready")
+        self.progress(f"{self.layout.name}: {component} {what}")
 
-    def _apply(self, what: str, manifests: list[dict[str, Any]], *, wait_established: bool = False) -> None:
+    def _apply(self, what: str, manifests: list[dict[str, Any]]) -> None:
         if not manifests:
             return
         path = self.layout.directory / f"{what}.yaml"
         path.write_text(yaml.safe_dump_all(manifests, sort_keys=False))
         kubectl = [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.layout.kubeconfig}"]
         _run([*kubectl, "apply", "--server-side", "--force-conflicts", f"--filename={path}"], self.layout.name)
-        if wait_established:
-            _run([*kubectl, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"], self.layout.name)
+
+    def crds_established(self) -> bool:
+        """Every CRD serves its kinds (polled here: `kubectl wait` fails on a CRD that has no conditions yet)."""
+        try:
+            crds = self.layout.api().items("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
+        except KubeApiError:
+            return False
+        return all(_condition(crd, "Established") for crd in crds)
 
 
-def _ready(node: Mapping[str, Any]) -> bool:
-    conditions = node.get("status", {}).get("conditions", [])
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+def _condition(item: Mapping[str, Any], kind: str) -> bool:
+    conditions = item.get("status", {}).get("conditions") or []
+    return any(c.get("type") == kind and c.get("status") == "True" for c in conditions)
 
 
 def _run(argv: list[str], cluster: str) -> None:

@@ -34,11 +34,10 @@ def planned(
 
 
 def composed_objects(composition: Composition, cluster: str) -> dict[ObjectId, dict[str, Any]]:
-    return {
-        (item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]): item
-        for bundle in composition.for_cluster(cluster)
-        for item in bundle.manifests
-    }
+    """Every manifest composed for the cluster, and the Secrets whose values the program fills in from config."""
+    manifests = [item for bundle in composition.for_cluster(cluster) for item in bundle.manifests]
+    manifests += [spec.manifest() for spec in composition.secrets if spec.cluster == cluster]
+    return {(item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]): item for item in manifests}
 
 
 def live_objects(kubectl: Kubectl) -> dict[ObjectId, dict[str, Any]]:
