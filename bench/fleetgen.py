@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from modelplane.api.errors import Origin
-from modelplane.api.fleet import KINDS, Fleet
+from modelplane.api.fleet import KINDS, Fleet, FleetSettings
 
 API = "modelplane.ai/v1alpha1"
 REGIONS = ("us-east", "us-west", "eu-west", "ap-south")
@@ -67,7 +67,7 @@ MEMORY = 'device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("{}")) >= 
 HOPPER = 'device.attributes["gpu.nvidia.com"].architecture == "Hopper"'
 
 
-def _deployment(number: int, rng: random.Random) -> dict[str, Any]:
+def _deployment(number: int, rng: random.Random, max_replicas: int = 3) -> dict[str, Any]:
     shape = rng.random()
     template: dict[str, Any] = {}
     if shape < 0.5:
@@ -90,22 +90,51 @@ def _deployment(number: int, rng: random.Random) -> dict[str, Any]:
         "apiVersion": API,
         "kind": "ModelDeployment",
         "metadata": {"name": f"model-{number:04d}", "namespace": f"team-{number % 7}"},
-        "spec": {"replicas": rng.randint(1, 3), "template": {"spec": template}},
+        "spec": {"replicas": rng.randint(1, max_replicas), "template": {"spec": template}},
     }
 
 
-def generate_documents(clusters: int, deployments: int, seed: int = 0) -> list[dict[str, Any]]:
+def generate_documents(clusters: int, deployments: int, seed: int = 0, max_replicas: int = 3) -> list[dict[str, Any]]:
+    """A mixed fleet: 1-3 pools per cluster, each deployment 1 to `max_replicas` replicas of a random shape."""
     rng = random.Random(seed)
     documents = [_class(name) for name in sorted(CLASSES)]
     documents += [_cluster(number, rng) for number in range(clusters)]
-    documents += [_deployment(number, rng) for number in range(deployments)]
+    documents += [_deployment(number, rng, max_replicas) for number in range(deployments)]
     return documents
+
+
+def uniform_documents(
+    clusters: int, nodes: int, replicas: list[int], class_name: str = "l4-1x"
+) -> list[dict[str, Any]]:
+    """`clusters` clusters of one `nodes`-node pool; one 1-GPU deployment per entry of `replicas`."""
+    rng = random.Random(0)
+    documents = [_class(class_name)]
+    for number in range(clusters):
+        cluster = _cluster(number, rng)
+        cluster["spec"]["nodePools"] = [{"name": "gpu", "className": class_name, "nodeCount": nodes}]
+        documents.append(cluster)
+    member = _member("Standalone", MEMORY.format("20Gi"), 1)
+    for number, count in enumerate(replicas):
+        template = {"spec": {"engines": [{"name": "engine", "members": [member]}]}}
+        metadata = {"name": f"model-{number:04d}", "namespace": "team"}
+        documents.append(
+            {
+                "apiVersion": API,
+                "kind": "ModelDeployment",
+                "metadata": metadata,
+                "spec": {"replicas": count, "template": template},
+            }
+        )
+    return documents
+
+
+def fleet_of(documents: list[dict[str, Any]], settings: FleetSettings | None = None) -> Fleet:
+    objects = [
+        (KINDS[doc["kind"]].model_validate(doc), Origin("generated", index)) for index, doc in enumerate(documents)
+    ]
+    return Fleet.build(objects, settings=settings)
 
 
 def generate_fleet(clusters: int, deployments: int, seed: int = 0) -> Fleet:
     """A validated Fleet of `clusters` clusters and `deployments` deployments, the same for the same seed."""
-    documents = generate_documents(clusters, deployments, seed)
-    objects = [
-        (KINDS[doc["kind"]].model_validate(doc), Origin("generated", index)) for index, doc in enumerate(documents)
-    ]
-    return Fleet.build(objects)
+    return fleet_of(generate_documents(clusters, deployments, seed))

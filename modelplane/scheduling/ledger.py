@@ -3,6 +3,10 @@
 By default every claiming pod is charged one whole node, as Modelplane does (#172). With GPU packing on, each
 node keeps its free device counts and pods that need fewer devices than a node has share nodes (first fit,
 largest pods first).
+
+Free capacity only ever shrinks during a plan. So once no node before index i fits a pod demand, none ever will:
+each pool remembers that index per demand and first fit starts there, which keeps a big pool's cost per pod
+constant instead of growing with the nodes already full. A trial copies only the nodes it writes.
 """
 
 from __future__ import annotations
@@ -15,57 +19,85 @@ Demand = tuple[int, ...]  # devices taken per class device, in class order
 class PoolLedger:
     """Free capacity of one pool: whole free nodes, or each node's free devices when packing."""
 
-    __slots__ = ("_free_nodes", "_node_free", "capacity", "nodes")
+    __slots__ = ("_node_free", "_starts", "capacity", "idle", "nodes")
 
     def __init__(self, nodes: int, capacity: Demand, *, packing: bool) -> None:
         self.nodes = nodes
         self.capacity = capacity
-        self._free_nodes = nodes
-        self._node_free: list[list[int]] | None = [list(capacity) for _ in range(nodes)] if packing else None
-
-    def copy(self) -> PoolLedger:
-        clone = PoolLedger.__new__(PoolLedger)
-        clone.nodes, clone.capacity, clone._free_nodes = self.nodes, self.capacity, self._free_nodes
-        clone._node_free = [list(node) for node in self._node_free] if self._node_free is not None else None
-        return clone
+        self.idle = nodes  # nodes with nothing allocated
+        self._node_free: list[Demand] | None = [capacity] * nodes if packing else None
+        self._starts: dict[Demand, int] = {}  # per demand: no node before this index fits it
 
     @property
     def free(self) -> int:
         """Nodes with nothing allocated."""
-        if self._node_free is None:
-            return self._free_nodes
-        return sum(1 for node in self._node_free if list(self.capacity) == node)
+        return self.idle
 
     @property
     def used(self) -> int:
-        return self.nodes - self.free
+        return self.nodes - self.idle
 
     def may_fit(self, pods: Sequence[Demand]) -> bool:
-        """A cheap necessary condition, checked before copying anything."""
+        """A cheap necessary condition, checked before anything is staged."""
         if self._node_free is None:
-            return len(pods) <= self._free_nodes
+            return len(pods) <= self.idle
         return len(pods) <= self.nodes * max(1, max(self.capacity, default=1))
+
+
+class PoolDraft:
+    """One trial's view of a pool: the nodes it allocated on, each copied on first write; `apply()` commits."""
+
+    __slots__ = ("_nodes", "_pool", "_starts", "idle")
+
+    def __init__(self, pool: PoolLedger) -> None:
+        self._pool = pool
+        self.idle = pool.idle
+        self._nodes: dict[int, Demand] = {}
+        self._starts: dict[Demand, int] = {}
 
     def take(self, pods: Sequence[Demand]) -> bool:
         """Allocate every pod or none; True when they all fit."""
-        if self._node_free is None:
-            if len(pods) > self._free_nodes:
+        pool = self._pool
+        if pool._node_free is None:
+            if len(pods) > self.idle:
                 return False
-            self._free_nodes -= len(pods)
+            self.idle -= len(pods)
             return True
-        trial = [list(node) for node in self._node_free]
-        for pod in sorted(pods, key=lambda demand: (-sum(demand), demand)):
-            node = next((node for node in trial if all(f >= d for f, d in zip(node, pod, strict=True))), None)
-            if node is None:
+        nodes, starts, idle = dict(self._nodes), dict(self._starts), self.idle
+        for number, pod in enumerate(sorted(pods, key=lambda demand: (-sum(demand), demand))):
+            start = starts.get(pod, pool._starts.get(pod, 0))
+            index = _first_fit(pod, start, nodes, pool._node_free)
+            if index is None:
+                if number == 0:  # nothing was staged yet: the scan holds for this trial whatever happens next
+                    self._starts[pod] = len(pool._node_free)
                 return False
-            for index, taken in enumerate(pod):
-                node[index] -= taken
-        self._node_free = trial
+            node = nodes.get(index, pool._node_free[index])
+            taken = tuple(free - wanted for free, wanted in zip(node, pod, strict=True))
+            if node == pool.capacity and taken != node:
+                idle -= 1
+            nodes[index], starts[pod] = taken, index
+        self._nodes, self._starts, self.idle = nodes, starts, idle
         return True
+
+    def apply(self) -> None:
+        pool = self._pool
+        pool.idle = self.idle
+        if pool._node_free is not None:
+            for index, node in self._nodes.items():
+                pool._node_free[index] = node
+            pool._starts.update(self._starts)
+
+
+def _first_fit(pod: Demand, start: int, staged: dict[int, Demand], nodes: list[Demand]) -> int | None:
+    for index in range(start, len(nodes)):
+        node = staged.get(index, nodes[index])
+        if all(free >= wanted for free, wanted in zip(node, pod, strict=True)):
+            return index
+    return None
 
 
 class Ledger:
-    """All pools of the fleet. `trial()` gives a scratch copy for one replica's engines, committed only on success."""
+    """All pools of the fleet. `trial()` gives a scratch view for one replica's engines, committed only on success."""
 
     def __init__(self, pools: dict[tuple[str, str], PoolLedger]) -> None:
         self._pools = pools
@@ -79,30 +111,31 @@ class Ledger:
     def items(self) -> list[tuple[tuple[str, str], PoolLedger]]:
         return sorted(self._pools.items())
 
-    def replace(self, key: tuple[str, str], pool: PoolLedger) -> None:
-        self._pools[key] = pool
-
 
 class Trial:
     """Copy-on-write view of the ledger; `commit()` writes the touched pools back."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._touched: dict[tuple[str, str], PoolLedger] = {}
+        self._drafts: dict[tuple[str, str], PoolDraft] = {}
 
     def take(self, cluster: str, pool: str, pods: Sequence[Demand]) -> bool:
         key = (cluster, pool)
-        current = self._touched.get(key) or self._ledger.pool(cluster, pool)
-        if current is None or not current.may_fit(pods):
-            return False
-        if key not in self._touched:
-            current = self._touched[key] = current.copy()
-        return current.take(pods)
+        draft = self._drafts.get(key)
+        if draft is None:
+            current = self._ledger.pool(cluster, pool)
+            if current is None or not current.may_fit(pods):
+                return False
+            draft = self._drafts[key] = PoolDraft(current)
+        return draft.take(pods)
 
     def free(self, cluster: str, pool: str) -> int:
-        current = self._touched.get((cluster, pool)) or self._ledger.pool(cluster, pool)
+        draft = self._drafts.get((cluster, pool))
+        if draft is not None:
+            return draft.idle
+        current = self._ledger.pool(cluster, pool)
         return current.free if current else 0
 
     def commit(self) -> None:
-        for key, pool in self._touched.items():
-            self._ledger.replace(key, pool)
+        for draft in self._drafts.values():
+            draft.apply()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class DeviceClaim:
     """One resolved DRA request of a member: becomes a ResourceClaimTemplate request."""
 
@@ -17,7 +17,7 @@ class DeviceClaim:
     selectors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MemberPlacement:
     role: str
     pool: str
@@ -28,14 +28,14 @@ class MemberPlacement:
         return bool(self.devices)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnginePlacement:
     name: str
     pool: str
     members: tuple[MemberPlacement, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReplicaPlacement:
     """One complete serving instance pinned to a cluster; (cluster, index) is its identity."""
 
@@ -49,7 +49,7 @@ class ReplicaPlacement:
         return (self.cluster, self.index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeploymentPlacement:
     namespace: str
     name: str
@@ -71,7 +71,7 @@ class DeploymentPlacement:
         return max(self.desired - self.scheduled, 0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PoolUsage:
     cluster: str
     pool: str
@@ -83,7 +83,7 @@ class PoolUsage:
         return self.nodes - self.used
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Placement:
     """The whole fleet's decision: deployments sorted by namespace/name, pools by cluster/pool."""
 
@@ -165,16 +165,20 @@ def replicas_from_record(record: Mapping[str, Any] | None) -> dict[str, tuple[Re
     """Previous replicas per `namespace/name`, as the record stored them (device selectors are not recorded)."""
     if not record:
         return {}
+    # Replicas of a deployment on one pool record the same engines: one shared tuple keeps a big record small.
+    shared: dict[tuple[EnginePlacement, ...], tuple[EnginePlacement, ...]] = {}
     try:
         return {
-            f"{item['namespace']}/{item['name']}": tuple(_replica_from(raw) for raw in item.get("replicas", []))
+            f"{item['namespace']}/{item['name']}": tuple(_replica_from(raw, shared) for raw in item.get("replicas", []))
             for item in record.get("deployments", [])
         }
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise RecordError(f"not a placement record: {error!r}") from None
 
 
-def _replica_from(raw: Mapping[str, Any]) -> ReplicaPlacement:
+def _replica_from(
+    raw: Mapping[str, Any], shared: dict[tuple[EnginePlacement, ...], tuple[EnginePlacement, ...]]
+) -> ReplicaPlacement:
     engines = tuple(
         EnginePlacement(
             name=str(engine["name"]),
@@ -193,4 +197,5 @@ def _replica_from(raw: Mapping[str, Any]) -> ReplicaPlacement:
         )
         for engine in raw["engines"]
     )
+    engines = shared.setdefault(engines, engines)
     return ReplicaPlacement(cluster=str(raw["cluster"]), index=int(raw["index"]), engines=engines)

@@ -24,6 +24,8 @@ class EngineFitter:
         self._profiles: dict[tuple[str, tuple[str, ...]], str | list[_PoolFit]] = {}
         self._signatures: dict[int, str] = {}
         self._engines: dict[int, Engine] = {}
+        self._layouts: dict[str, tuple[str, ...]] = {}
+        self._placements: dict[tuple[int, str, str], EnginePlacement] = {}
 
     def place(self, deployment: ModelDeployment, cluster: InferenceCluster, trial: Trial) -> tuple[Engines | None, str]:
         """Engines in deployment order, each on the first pool that matches and has room in the trial ledger."""
@@ -46,7 +48,7 @@ class EngineFitter:
             if miss:
                 misses.append(f"pool {pool.name}: {miss}")
             elif trial.take(cluster.name, pool.name, pods):
-                return _engine_placement(engine, pool.name, matches), ""
+                return self._placement(engine, pool, matches), ""
             else:
                 free = trial.free(cluster.name, pool.name)
                 misses.append(f"pool {pool.name}: {free} free node(s), needs room for {len(pods)} pod(s)")
@@ -54,7 +56,9 @@ class EngineFitter:
 
     def _profile(self, engine: Engine, cluster: InferenceCluster) -> str | list[_PoolFit]:
         """How the engine fits each pool of a cluster, ignoring capacity; shared by clusters with the same classes."""
-        layout = tuple(pool.class_name for pool in cluster.spec.node_pools)
+        layout = self._layouts.get(cluster.name)
+        if layout is None:
+            layout = self._layouts[cluster.name] = tuple(pool.class_name for pool in cluster.spec.node_pools)
         key = (self.signature(engine), layout)
         if key not in self._profiles:
             self._profiles[key] = self._build_profile(engine, cluster.spec.node_pools)
@@ -105,19 +109,30 @@ class EngineFitter:
             miss = _pool_miss(engine, matches, claimable) if any(claimable) else "no member claims a DRA device"
             if miss:
                 return None, f"engine {engine.name}: pinned pool {pool.name} no longer matches: {miss}"
-            placed.append(_engine_placement(engine, pool.name, matches))
+            placed.append(self._placement(engine, pool, matches))
         return tuple(placed), ""
 
-    def charge(self, deployment: ModelDeployment, replica: ReplicaPlacement, trial: Trial) -> bool:
-        """Charge a retained replica's current-template cost on its pinned pools."""
+    def cost(self, deployment: ModelDeployment, replica: ReplicaPlacement) -> list[tuple[str, list[Demand]]] | None:
+        """A retained replica's claiming pods per pinned pool under the current template; None if a pool is gone."""
         cluster = self.fleet.clusters[replica.cluster]
         by_name = {engine.name: engine for engine in deployment.engines}
+        cost: list[tuple[str, list[Demand]]] = []
         for placed in replica.engines:
             engine = by_name[placed.name]
             pool = cluster.pool(placed.pool)
-            if pool is None or not trial.take(cluster.name, pool.name, _pods(engine, self._matches(engine, pool))):
-                return False
-        return True
+            if pool is None:
+                return None
+            cost.append((pool.name, _pods(engine, self._matches(engine, pool))))
+        return cost
+
+    def _placement(self, engine: Engine, pool: NodePool, matches: Sequence[MemberMatch]) -> EnginePlacement:
+        """Immutable and the same for every replica of the engine on the pool: built once, shared."""
+        key = (id(engine), pool.name, pool.class_name)
+        found = self._placements.get(key)
+        if found is None:
+            self._engines[id(engine)] = engine  # keeps the id stable for the plan's lifetime
+            found = self._placements[key] = _engine_placement(engine, pool.name, matches)
+        return found
 
     def _matches(self, engine: Engine, pool: NodePool) -> list[MemberMatch]:
         return [self.matcher.match(member, pool.class_name) for member in engine.members]

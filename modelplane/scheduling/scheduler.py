@@ -13,10 +13,9 @@ Shaped like Modelplane's (reference §2), planned for the whole fleet at once:
 
 from __future__ import annotations
 
-from collections import Counter
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import chain
 
 from modelplane.api.fleet import Fleet
 from modelplane.api.inference_cluster import InferenceCluster
@@ -32,7 +31,7 @@ from modelplane.scheduling.filters import (
     selector_filter,
     taint_filter,
 )
-from modelplane.scheduling.ledger import Ledger, PoolLedger
+from modelplane.scheduling.ledger import Demand, Ledger, PoolLedger
 from modelplane.scheduling.matching import DeviceMatcher
 from modelplane.scheduling.placement import (
     DeploymentPlacement,
@@ -41,6 +40,7 @@ from modelplane.scheduling.placement import (
     ReplicaPlacement,
 )
 from modelplane.scheduling.replicas import EngineFitter, Engines
+from modelplane.scheduling.spread import Spread
 
 
 @dataclass
@@ -80,6 +80,7 @@ class _Planner:
         self.ledger = _initial_ledger(fleet, packing=fleet.settings.gpu_packing)
         self.fitter = EngineFitter(fleet, self.matcher)
         self._candidates: dict[tuple, dict[str, None]] = {}
+        self._eligible: dict[tuple, int] = {}
 
     def eligibility(self, deployment: ModelDeployment, cluster: InferenceCluster, effects: tuple[str, ...]) -> Verdict:
         """Cluster-level filters in order; the first failing one is the reason."""
@@ -96,19 +97,24 @@ class _Planner:
 
     def retain(self, item: _Progress, previous: tuple[ReplicaPlacement, ...]) -> None:
         seen: set[tuple[str, int]] = set()
+        # Replicas on one cluster with the same pins get the same verdict: decided once per (cluster, engines). The
+        # record shares one engines tuple between such replicas and `previous` keeps it alive, so its id is the key.
+        verdicts: dict[tuple[str, int], tuple[Engines | None, str]] = {}
         for replica in sorted(previous, key=lambda replica: replica.identity):
             if replica.identity in seen:
                 continue
             seen.add(replica.identity)
-            kept, reason = self._still_fits(item.deployment, replica)
-            if kept is None:
-                item.reasons.append(f"re-placing {replica.cluster}/{replica.index}: {reason}")
+            key = (replica.cluster, id(replica.engines))
+            if key not in verdicts:
+                verdicts[key] = self._still_fits(item.deployment, replica)
+            engines, why = verdicts[key]
+            if engines is None:
+                item.reasons.append(f"re-placing {replica.cluster}/{replica.index}: {why}")
             else:
-                item.kept.append(kept)
+                item.kept.append(ReplicaPlacement(replica.cluster, replica.index, engines, why))
 
-    def _still_fits(
-        self, deployment: ModelDeployment, replica: ReplicaPlacement
-    ) -> tuple[ReplicaPlacement | None, str]:
+    def _still_fits(self, deployment: ModelDeployment, replica: ReplicaPlacement) -> tuple[Engines | None, str]:
+        """The replica's engines under the current template and why it stays; None and why it cannot."""
         cluster = self.fleet.clusters.get(replica.cluster)
         if cluster is None:
             return None, f"cluster {replica.cluster} is gone"
@@ -119,96 +125,90 @@ class _Planner:
         if engines is None:
             return None, reason
         pools = ", ".join(sorted({engine.pool for engine in engines}))
-        why = f"kept on {cluster.name}/{pools}: still selected and the pinned pool still matches (sticky)"
-        return ReplicaPlacement(replica.cluster, replica.index, engines, why), ""
+        return engines, f"kept on {cluster.name}/{pools}: still selected and the pinned pool still matches (sticky)"
 
     def scale_down(self, item: _Progress) -> None:
-        while len(item.kept) > item.deployment.spec.replicas:
-            load = Counter(replica.cluster for replica in item.kept)
-            victim = max(item.kept, key=lambda replica: (load[replica.cluster], replica.cluster, replica.index))
-            item.kept.remove(victim)
-            item.reasons.append(f"scaled down: removed {victim.cluster}/{victim.index}")
+        victims = _surplus(item.kept, item.deployment.spec.replicas)
+        if not victims:
+            return
+        gone = {victim.identity for victim in victims}
+        item.kept = [replica for replica in item.kept if replica.identity not in gone]
+        item.reasons.extend(f"scaled down: removed {victim.cluster}/{victim.index}" for victim in victims)
 
     def charge_retained(self, item: _Progress) -> None:
-        for replica in list(item.kept):
+        charged: list[ReplicaPlacement] = []
+        costs: dict[tuple[str, int], list[tuple[str, list[Demand]]] | None] = {}  # keyed as in retain
+        for replica in item.kept:
+            key = (replica.cluster, id(replica.engines))
+            if key not in costs:
+                costs[key] = self.fitter.cost(item.deployment, replica)
+            cost = costs[key]
             trial = self.ledger.trial()
-            if self.fitter.charge(item.deployment, replica, trial):
+            if cost is not None and all(trial.take(replica.cluster, pool, pods) for pool, pods in cost):
                 trial.commit()
+                charged.append(replica)
                 continue
-            item.kept.remove(replica)
             item.reasons.append(
                 f"re-placing {replica.cluster}/{replica.index}: its pool no longer has room for the current template"
             )
+        item.kept = charged
 
     def fill(self, item: _Progress) -> None:
         deployment = item.deployment
-        while len(item.kept) < deployment.spec.replicas:
-            placed = self._place_one(item)
+        missing = deployment.spec.replicas - len(item.kept)
+        if missing <= 0:
+            return
+        shape = self._shape(deployment)
+        spread = Spread(self._candidates_for(deployment, shape), item.kept)
+        for _ in range(missing):
+            placed = self._place_one(item, spread)
             if placed is None:
-                missing = deployment.spec.replicas - len(item.kept)
-                item.reasons.append(self._shortfall(item, missing))
+                item.reasons.append(self._shortfall(shape, deployment.spec.replicas - len(item.kept)))
                 return
             item.kept.append(placed)
 
-    def _place_one(self, item: _Progress) -> ReplicaPlacement | None:
+    def _place_one(self, item: _Progress, spread: Spread) -> ReplicaPlacement | None:
         """Try clusters by (replicas of this deployment there, name); the first that fits wins.
 
         The ledger only shrinks during fill, so a cluster that cannot host this shape now never will in this plan:
         it is dropped from the candidates shared by every deployment of the same shape.
         """
-        candidates = self._candidates_for(item)
-        counts = Counter(replica.cluster for replica in item.kept)
-        loaded = sorted((count, name) for name, count in counts.items() if name in candidates)
-        order = chain((name for name in candidates if not counts[name]), (name for _, name in loaded))
-        failed: list[str] = []
-        placed = None
-        for name in order:
+        while (name := spread.next()) is not None:
             trial = self.ledger.trial()
             engines, reason = self.fitter.place(item.deployment, self.fleet.clusters[name], trial)
             if engines is None:
-                failed.append(name)
                 item.rejected[name] = reason
+                spread.reject(name)
                 continue
             trial.commit()
-            placed = self._new_replica(item, name, engines, counts[name])
-            break
-        for name in failed:
-            del candidates[name]
-        return placed
+            index, before = spread.placed(name)
+            return _new_replica(name, index, engines, before)
+        return None
 
-    def _new_replica(self, item: _Progress, name: str, engines: Engines, before: int) -> ReplicaPlacement:
-        taken = {replica.index for replica in item.kept if replica.cluster == name}
-        index = next(number for number in range(len(taken) + 1) if number not in taken)
-        pools = ", ".join(sorted({engine.pool for engine in engines}))
-        spread = "spread" if before == 0 else "packed: every cluster with fewer replicas is full or rejected"
-        why = f"placed on {name}/{pools} ({spread}; {before} replica(s) of this deployment there before)"
-        return ReplicaPlacement(name, index, engines, why)
-
-    def _candidates_for(self, item: _Progress) -> dict[str, None]:
-        """Clusters that pass the filters for new replicas, in name order, shared by deployments of one shape."""
-        deployment = item.deployment
+    def _shape(self, deployment: ModelDeployment) -> tuple:
+        """What decides where a deployment may go: deployments of one shape share their candidate clusters."""
         spec = deployment.spec.template.spec
         cache = self.fleet.cache_for(deployment)
-        key = (
+        return (
             tuple(sorted(cluster_labels_wanted(deployment, cache).items())),
             cache.key if cache else None,
             tuple(toleration.model_dump_json() for toleration in spec.tolerations),
             tuple(self.fitter.signature(engine) for engine in deployment.engines),
         )
-        if key not in self._candidates:
-            self._candidates[key] = {
+
+    def _candidates_for(self, deployment: ModelDeployment, shape: tuple) -> dict[str, None]:
+        """Clusters that pass the filters for new replicas, in name order, shared by deployments of one shape."""
+        if shape not in self._candidates:
+            self._candidates[shape] = {
                 name: None
                 for name, cluster in self.fleet.clusters.items()
                 if self.eligibility(deployment, cluster, NEW_REPLICA_EFFECTS).ok
             }
-        return self._candidates[key]
+            self._eligible[shape] = len(self._candidates[shape])
+        return self._candidates[shape]
 
-    def _shortfall(self, item: _Progress, missing: int) -> str:
-        eligible = sum(
-            1
-            for cluster in self.fleet.clusters.values()
-            if self.eligibility(item.deployment, cluster, NEW_REPLICA_EFFECTS).ok
-        )
+    def _shortfall(self, shape: tuple, missing: int) -> str:
+        eligible = self._eligible[shape]
         if not eligible:
             return f"{missing} replica(s) unplaced: no cluster passes the selector, cache and taint filters"
         return (
@@ -255,6 +255,33 @@ class _Planner:
                 engines, reason = self.fitter.place(item.deployment, cluster, self.ledger.trial())
                 reasons[name] = reason if engines is None else "fits, but not needed: spread chose other clusters"
         return reasons
+
+
+def _surplus(kept: list[ReplicaPlacement], replicas: int) -> list[ReplicaPlacement]:
+    """The replicas to remove, in order: each time the highest index on the most-loaded cluster (ties: later name)."""
+    surplus = len(kept) - replicas
+    if surplus <= 0:
+        return []
+    indices: dict[str, list[ReplicaPlacement]] = {}
+    for replica in sorted(kept, key=lambda replica: replica.identity):
+        indices.setdefault(replica.cluster, []).append(replica)
+    names = sorted(indices)
+    heap = [(-len(indices[name]), -rank) for rank, name in enumerate(names)]
+    heapq.heapify(heap)
+    victims: list[ReplicaPlacement] = []
+    for _ in range(surplus):
+        load, rank = heapq.heappop(heap)
+        victims.append(indices[names[-rank]].pop())
+        if load < -1:
+            heapq.heappush(heap, (load + 1, rank))
+    return victims
+
+
+def _new_replica(name: str, index: int, engines: Engines, before: int) -> ReplicaPlacement:
+    pools = ", ".join(sorted({engine.pool for engine in engines}))
+    spread = "spread" if before == 0 else "packed: every cluster with fewer replicas is full or rejected"
+    why = f"placed on {name}/{pools} ({spread}; {before} replica(s) of this deployment there before)"
+    return ReplicaPlacement(name, index, engines, why)
 
 
 def _initial_ledger(fleet: Fleet, *, packing: bool) -> Ledger:
