@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from modelplane import collector
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import Fleet
 from modelplane.api.loading import fleet_from_stack_config, previous_from_config
@@ -21,7 +20,7 @@ def plan(
     fleet: Fleet, previous: Mapping[str, Any] | None = None, *, explain: bool = False, source: str = "previous"
 ) -> Placement:
     """Schedule the fleet, keeping what the previous record placed where it still fits."""
-    with collector_paused():
+    with collector.paused():
         try:
             replicas = replicas_from_record(previous)
         except RecordError as error:
@@ -31,24 +30,10 @@ def plan(
 
 def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) -> dict[str, Any]:
     """The placement record plus each ModelService's backends and weights."""
-    with collector_paused():
+    with collector.paused():
         record = to_record(placement, explain=explain)
         record["services"] = service_backends(fleet, placement)
     return record
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Planning builds large acyclic structures (a replica is a handful of objects): CPython's cycle collector
-    would rescan every live object many times over for a big fleet and find nothing to free. Paused, not off:
-    it runs again as soon as planning returns."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:

@@ -99,6 +99,8 @@ def weighted_backends(groups: Sequence[Group[Endpoint]], *, routable_only: bool)
 
 def service_backends(fleet: Fleet, placement: Placement) -> list[dict[str, Any]]:
     """For the plan record and PR previews: per ModelService, its backends as if every replica were reachable."""
+    if not fleet.services:
+        return []  # every replica's endpoint would be built for nothing
     endpoints = fleet_endpoints(fleet, placement)
     return [
         {

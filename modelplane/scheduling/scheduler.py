@@ -81,6 +81,7 @@ class _Planner:
         self.fitter = EngineFitter(fleet, self.matcher)
         self._candidates: dict[tuple, dict[str, None]] = {}
         self._eligible: dict[tuple, int] = {}
+        self._final_verdicts: dict[tuple, dict[str, str]] = {}
 
     def eligibility(self, deployment: ModelDeployment, cluster: InferenceCluster, effects: tuple[str, ...]) -> Verdict:
         """Cluster-level filters in order; the first failing one is the reason."""
@@ -240,21 +241,31 @@ class _Planner:
 
     def _rejections(self, item: _Progress) -> dict[str, str]:
         """Why each cluster that hosts none of the deployment's replicas was not used."""
+        deployment = item.deployment
         hosting = {replica.cluster for replica in item.kept}
+        # Past fill the ledger is final: a cluster's verdict is the same for every deployment of one shape (and
+        # engine names, which the reasons quote).
+        key = (self._shape(deployment), tuple(engine.name for engine in deployment.engines))
+        verdicts = self._final_verdicts.setdefault(key, {})
         reasons: dict[str, str] = {}
         for name, cluster in self.fleet.clusters.items():
             if name in hosting:
                 continue
-            verdict = self.eligibility(item.deployment, cluster, NEW_REPLICA_EFFECTS)
-            if not verdict.ok:
-                reasons[name] = verdict.reason
-            elif name in item.rejected:
+            if name in item.rejected:  # a candidate turned down while this deployment filled
                 reasons[name] = item.rejected[name]
-            else:
-                # Dropped by an earlier deployment of the same shape, or never needed: ask the final ledger.
-                engines, reason = self.fitter.place(item.deployment, cluster, self.ledger.trial())
-                reasons[name] = reason if engines is None else "fits, but not needed: spread chose other clusters"
+                continue
+            if name not in verdicts:
+                verdicts[name] = self._final_verdict(deployment, cluster)
+            reasons[name] = verdicts[name]
         return reasons
+
+    def _final_verdict(self, deployment: ModelDeployment, cluster: InferenceCluster) -> str:
+        verdict = self.eligibility(deployment, cluster, NEW_REPLICA_EFFECTS)
+        if not verdict.ok:
+            return verdict.reason
+        # Dropped by an earlier deployment of the same shape, or never needed: ask the final ledger.
+        engines, reason = self.fitter.place(deployment, cluster, self.ledger.trial())
+        return reason if engines is None else "fits, but not needed: spread chose other clusters"
 
 
 def _surplus(kept: list[ReplicaPlacement], replicas: int) -> list[ReplicaPlacement]:

@@ -58,7 +58,7 @@ def _engines(rng: random.Random) -> list[dict[str, Any]]:
         return [{"name": "a", "members": [member(cel=memory)]}, {"name": "b", "members": [member(count=4)]}]
     if shape == 5:
         return [{"name": "e", "members": [member(cel='device.attributes["gpu.nvidia.com"].architecture == "None"')]}]
-    return [{"name": "e", "members": [member(cel=memory)]}]
+    return [{"name": rng.choice(["e", "vllm"]), "members": [member(cel=memory)]}]
 
 
 def _cluster(name: str, rng: random.Random) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def perturbed(docs: list[dict[str, Any]], rng: random.Random) -> list[dict[str, 
     clusters = [doc for doc in docs if doc["kind"] == "InferenceCluster"]
     deployments = [doc for doc in docs if doc["kind"] == "ModelDeployment"]
     for _ in range(rng.randint(1, 4)):
-        edit = rng.randrange(7)
+        edit = rng.randrange(8)
         target = rng.choice(clusters)
         chosen = rng.choice(deployments)
         if edit == 0 and len(clusters) > 1:
@@ -125,9 +125,12 @@ def perturbed(docs: list[dict[str, Any]], rng: random.Random) -> list[dict[str, 
             chosen["spec"]["replicas"] = rng.randint(0, 16)
         elif edit == 5:
             chosen["spec"]["template"]["spec"]["engines"][0]["name"] = "renamed"
-        else:
+        elif edit == 6:
             selector = chosen["spec"]["template"]["spec"]["engines"][0]["members"][-1]["nodeSelector"]
             selector["devices"][0]["count"] = rng.choice([1, 2])
+        else:
+            engines = chosen["spec"]["template"]["spec"]["engines"]
+            engines[0] = {**gang_engine(engines[0]["name"]), "phase": engines[0].get("phase")}
     return docs
 
 

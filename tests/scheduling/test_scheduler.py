@@ -123,6 +123,17 @@ def test_explain_names_the_failing_selector_and_error() -> None:
     assert "selector #1 error" in reason and "nosuch" in reason
 
 
+def test_explain_quotes_each_deployments_own_engines_when_shapes_are_shared() -> None:
+    clusters = [cluster(name, {"p": ("l4", nodes)}) for name, nodes in (("a", 1), ("b", 1), ("c", 0))]
+    names = ("first", "second", "third")
+    docs = [deployment(f"m{n}", engines=[{"name": engine, "members": [member()]}]) for n, engine in enumerate(names)]
+    placement = schedule(fleet(L4, *clusters, *docs), explain=True)
+    for number, engine in enumerate(names):
+        item = placement.deployment(f"ml-team/m{number}")
+        assert item is not None and item.rejected
+        assert all(reason.startswith(f"engine {engine}: ") for _, reason in item.rejected), item.rejected
+
+
 def test_synthetic_nic_matches_but_only_the_gpu_is_claimed() -> None:
     nic = {"name": "ib", "count": 1, "selectors": [{"cel": 'device.driver == "nic.example.com"'}]}
     docs = (
