@@ -273,18 +273,19 @@ def _surplus(kept: list[ReplicaPlacement], replicas: int) -> list[ReplicaPlaceme
     surplus = len(kept) - replicas
     if surplus <= 0:
         return []
-    indices: dict[str, list[ReplicaPlacement]] = {}
+    by_cluster: dict[str, list[ReplicaPlacement]] = {}
     for replica in sorted(kept, key=lambda replica: replica.identity):
-        indices.setdefault(replica.cluster, []).append(replica)
-    names = sorted(indices)
-    heap = [(-len(indices[name]), -rank) for rank, name in enumerate(names)]
+        by_cluster.setdefault(replica.cluster, []).append(replica)
+    names = sorted(by_cluster)
+    # A min-heap of (-load, -rank of the name) pops the most-loaded cluster, the later name on a tie.
+    heap = [(-len(by_cluster[name]), -rank) for rank, name in enumerate(names)]
     heapq.heapify(heap)
     victims: list[ReplicaPlacement] = []
     for _ in range(surplus):
-        load, rank = heapq.heappop(heap)
-        victims.append(indices[names[-rank]].pop())
-        if load < -1:
-            heapq.heappush(heap, (load + 1, rank))
+        minus_load, minus_rank = heapq.heappop(heap)
+        victims.append(by_cluster[names[-minus_rank]].pop())
+        if minus_load < -1:
+            heapq.heappush(heap, (minus_load + 1, minus_rank))
     return victims
 
 
