@@ -13,7 +13,6 @@ HYDRATION_IMAGE = "python:3.11-slim"
 HYDRATION_MOUNT = "/mnt/artifact"
 # Touched only after a complete download: a retried Job resumes a partial one instead of trusting a non-empty dir.
 HYDRATED_MARKER = f"{HYDRATION_MOUNT}/.modelplane-hydrated"
-JOB_TTL_SECONDS = 180  # the finished pod stops pinning the PVC soon after
 TOKEN_ENV = "HF_TOKEN"
 
 
@@ -126,8 +125,6 @@ def _job_spec(cache: ModelCache, pvc_name: str, labels: dict[str, str]) -> Manif
         "containers": [container],
         "volumes": [{"name": "artifact", "persistentVolumeClaim": {"claimName": pvc_name}}],
     }
-    return {
-        "backoffLimit": 3,
-        "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
-        "template": {"metadata": {"labels": labels}, "spec": pod},
-    }
+    # No ttlSecondsAfterFinished (Modelplane sets 180): this Job is a Pulumi resource, and one the cluster deletes
+    # reads as drift, so every drift check would re-create it. A finished pod does not keep the PVC from deletion.
+    return {"backoffLimit": 3, "template": {"metadata": {"labels": labels}, "spec": pod}}

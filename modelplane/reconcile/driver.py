@@ -22,6 +22,9 @@ T = TypeVar("T")
 _ERROR_TAIL = 4000  # CLI errors embed the whole stdout/stderr; the tail carries the diagnosis
 
 
+UNCHANGING_OPS = frozenset({"same", "read"})
+
+
 @dataclass(frozen=True)
 class ChangeSummary:
     """Resource operation counts of a preview or update, e.g. ``{"same": 10, "update": 1}``."""
@@ -30,8 +33,9 @@ class ChangeSummary:
 
     @property
     def changes(self) -> dict[str, int]:
-        """Every operation other than ``same`` with a non-zero count."""
-        return {op: n for op, n in sorted(self.ops.items()) if op != "same" and n}
+        """Every operation that changes something, with a non-zero count: not ``same``, and not ``read`` (a
+        program that reads a resource, e.g. a StackReference or a Service's address, reads it on every run)."""
+        return {op: n for op, n in sorted(self.ops.items()) if op not in UNCHANGING_OPS and n}
 
     @property
     def has_changes(self) -> bool:

@@ -27,6 +27,17 @@ from tests.e2e.pulumi_cli import PulumiCli
 
 STACK = "lab-sandbox"
 CLUSTERS = ("a100-lab", "h100-east", "l4-west")
+A100_LAB = {
+    "metadata": {"labels": {"region": "eu-west", "cloud": "on-prem"}},
+    "cluster": {
+        "source": "Existing",
+        "existing": {
+            "secretRef": {"name": "sandbox-a100-lab", "key": "kubeconfig"},
+            "cache": {"storageClassName": "nfs-rwx"},
+        },
+    },
+    "nodePools": [{"name": "gpu-a100", "className": "a100-4x", "nodeCount": 4}],
+}
 CHAT_IMAGE = "modelplane:deployments.chat.template.spec.engines[0].members[0].template.spec.containers[0].image"
 
 
@@ -117,6 +128,8 @@ def test_gangs_exist_as_leader_worker_sets(lab: SandboxRun) -> None:
 
 def test_no_perpetual_diff(pulumi: PulumiCli) -> None:
     pulumi.run("preview", "--expect-no-changes")
+    # What the reconcile service's drift check runs: the live objects must read back as what was applied.
+    pulumi.run("preview", "--refresh", "--expect-no-changes")
 
 
 def test_scale_up_adds_one_replica_on_the_planned_cluster_and_keeps_everything_else(
@@ -204,6 +217,25 @@ def test_removing_a_cluster_replaces_its_replicas_elsewhere_and_deletes_its_obje
     (pd,) = [d for d in record["deployments"] if d["name"] == "llama-pd"]
     assert pd["replicas"] == []  # A100s were its only devices: unplaced, and said so
     assert pulumi.outputs()["kubeconfigs"] == {"h100-east": "[secret]", "l4-west": "[secret]"}
+
+
+def test_a_placement_recovered_from_the_last_outputs_keeps_replicas_where_they_are(
+    lab: SandboxRun, pulumi: PulumiCli
+) -> None:
+    """The reconcile service writes the record into config after each up; with it deleted, the program recovers it
+    from the stack's last outputs. Re-adding a100-lab would draw chat back there in a fresh plan; sticky, it stays."""
+    previous = pulumi.outputs()["placement"]
+    pulumi.run("config", "set", "modelplane:placement", json.dumps(previous))
+    pulumi.run("config", "set", "--path", "--json", "modelplane:clusters.a100-lab", json.dumps(A100_LAB))
+    pulumi.run("config", "rm", "modelplane:placement")
+    result = pulumi.up()
+    assert "recovered placement of ml-team/chat from the stack's last outputs" in result.stdout
+    record = converged(lab, pulumi, previous)
+    assert chat_replicas(record) == chat_replicas(previous)
+    fresh, _ = planned(STACK, previous={})
+    assert "a100-lab" in {cluster for cluster, _ in chat_replicas(fresh)}, "a fresh plan would have moved chat"
+    (pd,) = [d for d in record["deployments"] if d["name"] == "llama-pd"]
+    assert [replica["cluster"] for replica in pd["replicas"]] == ["a100-lab"]  # unplaced ones do come back
 
 
 def test_destroy_leaves_no_object_of_ours_on_any_cluster(lab: SandboxRun, pulumi: PulumiCli) -> None:

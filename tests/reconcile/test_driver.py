@@ -29,6 +29,13 @@ def test_op_counts_normalises_enum_keys() -> None:
     assert not op_counts(None).has_changes
 
 
+def test_reads_are_not_changes() -> None:
+    # The program reads its own last outputs and gateway Services on every run: drift is never "3 to read".
+    summary = op_counts({OpType.SAME: 24, OpType.READ: 3})
+    assert summary.changes == {} and not summary.has_changes
+    assert op_counts({OpType.READ: 3, OpType.CREATE: 2}).changes == {"create": 2}
+
+
 def test_construction_needs_no_cli(project: Path) -> None:
     AutomationStackDriver(project, Redactor())
 
