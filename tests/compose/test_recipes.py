@@ -45,6 +45,7 @@ def test_the_issue_recipes_are_all_here() -> None:
     assert NAMES == [
         "llama-3.1-8b-l4",
         "llama-3.3-70b-tp8",
+        "mig-slices",
         "mixed-service",
         "multi-node-gang",
         "prefill-decode",
@@ -133,3 +134,17 @@ def test_sglang() -> None:
     assert "--model=/mnt/models" not in engine["args"]  # it brings its own command and --model-path
     config = yaml.safe_load(of_kind(composition, "ConfigMap")[0]["data"]["epp-config.yaml"])
     assert config["plugins"][0]["parameters"]["blockSizeTokens"] == 32  # from --page-size
+
+
+def test_mig_slices_claim_one_slice_of_the_mig_device_class() -> None:
+    _, composition = composed("mig-slices")
+    claims = [
+        item
+        for bundle in composition.for_cluster("lab")
+        for item in bundle.manifests
+        if item["kind"] == "ResourceClaimTemplate"
+    ]
+    assert len(claims) == 2
+    (request,) = claims[0]["spec"]["spec"]["devices"]["requests"]
+    assert request["exactly"]["deviceClassName"] == "mig.nvidia.com"
+    assert request["exactly"]["count"] == 1

@@ -68,13 +68,16 @@ class Kubectl:
 class SandboxRun:
     """`modelplane sandbox` through its CLI in a state directory of the test's own."""
 
-    def __init__(self, root: Path, bin_dir: Path) -> None:
-        self.root, self.bin_dir = root, bin_dir
+    def __init__(self, root: Path, bin_dir: Path, project_dir: Path = ROOT) -> None:
+        self.root, self.bin_dir, self.project_dir = root, bin_dir, project_dir
         self.env = {**os.environ, "MODELPLANE_SANDBOX_DIR": str(root)}
 
     def cli(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        argv = [MODELPLANE, "sandbox", *args]
+        if args and args[0] == "up":
+            argv += ["--project-dir", str(self.project_dir)]
         result = subprocess.run(
-            [MODELPLANE, "sandbox", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+            argv, cwd=self.project_dir, env=self.env, capture_output=True, text=True, timeout=timeout
         )
         if check and result.returncode != 0:
             raise AssertionError(f"modelplane sandbox {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from modelplane.api.loading import load_stack
@@ -23,11 +24,14 @@ KINDS = (
 
 
 def planned(
-    stack: str, addresses: Mapping[str, str] | None = None, previous: Mapping[str, Any] | None = None
+    stack: str,
+    addresses: Mapping[str, str] | None = None,
+    previous: Mapping[str, Any] | None = None,
+    project_dir: Path = ROOT,
 ) -> tuple[dict[str, Any], Composition]:
     """The stack's placement record and its composition (with the gateway addresses the stack reported), planned
     from `previous` (the stack's last placement output) as the program plans, else from the stack's own record."""
-    inputs = load_stack(ROOT, stack)
+    inputs = load_stack(project_dir, stack)
     placement = plan(inputs.fleet, previous if previous is not None else inputs.previous)
     composition = compose_fleet(inputs.fleet, placement, gateway_addresses=dict(addresses or {}))
     return plan_record(inputs.fleet, placement), composition

@@ -6,17 +6,18 @@ import json
 import subprocess
 from typing import Any
 
-from tests.e2e.conftest import ROOT, SandboxRun
+from tests.e2e.conftest import SandboxRun
 
 
 class PulumiCli:
     def __init__(self, sandbox: SandboxRun, stack: str) -> None:
         self.env = sandbox.shell_env()
         self.stack = stack
+        self.cwd = sandbox.project_dir
 
     def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         argv = ["pulumi", *args, "--stack", self.stack, "--non-interactive"]
-        result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(argv, cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.e2e.conftest import SandboxRun, eventually
 from tests.e2e.expect import (
@@ -226,7 +227,10 @@ def test_a_placement_recovered_from_the_last_outputs_keeps_replicas_where_they_a
     from the stack's last outputs. Re-adding a100-lab would draw chat back there in a fresh plan; sticky, it stays."""
     previous = pulumi.outputs()["placement"]
     pulumi.run("config", "set", "modelplane:placement", json.dumps(previous))
-    pulumi.run("config", "set", "--path", "--json", "modelplane:clusters.a100-lab", json.dumps(A100_LAB))
+    stack_file = lab.project_dir / "stacks" / f"Pulumi.{STACK}.yaml"  # re-added by hand, as a user edits it
+    settings = yaml.safe_load(stack_file.read_text())
+    settings["config"]["modelplane:clusters"]["a100-lab"] = A100_LAB
+    stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
     pulumi.run("config", "rm", "modelplane:placement")
     result = pulumi.up()
     assert "recovered placement of ml-team/chat from the stack's last outputs" in result.stdout
