@@ -108,6 +108,9 @@ class Selector(ApiModel):
     cel: Annotated[str, Field(min_length=1, max_length=10240)]
 
 
+MAX_DEVICES_PER_REQUEST = 32
+
+
 class DeviceRequest(ApiModel):
     """What one pod of the member needs from its node: `count` devices matching every selector."""
 
@@ -119,6 +122,17 @@ class DeviceRequest(ApiModel):
     @classmethod
     def _dns(cls, value: str) -> str:
         return check_dns_label(value)
+
+    @field_validator("count")
+    @classmethod
+    def _fits_one_claim(cls, value: int) -> int:
+        # Modelplane's schema allows 64, but Kubernetes allocates at most 32 devices per ResourceClaim
+        # (resource.k8s.io/v1 AllocationResultsMaxSize): such a request could never be scheduled.
+        if value > MAX_DEVICES_PER_REQUEST:
+            raise ValueError(
+                f"at most {MAX_DEVICES_PER_REQUEST} devices fit one ResourceClaim in Kubernetes; split the request"
+            )
+        return value
 
 
 class NodeSelector(ApiModel):

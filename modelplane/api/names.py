@@ -62,9 +62,10 @@ def workload_name(replica: str, engine: str) -> str:
     return dns_label(child_name(replica, engine))
 
 
-def claim_template_name(replica: str, engine: str, role: str) -> str:
-    """ResourceClaimTemplate of one claiming member (§3.4)."""
-    return child_name(replica, engine, role.lower(), "devices")
+def claim_template_name(replica: str, engine: str, role: str, index: int = 0) -> str:
+    """ResourceClaimTemplate of one claiming member (§3.4); `index` numbers the further claims of a member whose
+    devices do not fit one claim."""
+    return child_name(replica, engine, role.lower(), "devices" if index == 0 else f"devices-{index + 1}")
 
 
 def serving_service_name(replica: str) -> str:

@@ -51,15 +51,22 @@ class ReplicaContext:
         return engine.phase if self.disaggregated else None
 
 
+def template_names(ctx: ReplicaContext, engine: Engine, member: Member, spot: MemberPlacement) -> list[str]:
+    """The member's ResourceClaimTemplates: one, or one per claim when its devices pass a claim's limit."""
+    count = len(claims.claim_groups(spot.devices))
+    return [names.claim_template_name(ctx.name, engine.name, member.role, index) for index in range(count)]
+
+
 def engine_objects(ctx: ReplicaContext, engine: Engine, placed: EnginePlacement) -> list[Manifest]:
     """The engine's ResourceClaimTemplates (one per claiming member) and its workload."""
     members = [(member, _placed_member(placed, member)) for member in engine.members]
     templates = [
-        claims.claim_template(
-            names.claim_template_name(ctx.name, engine.name, member.role), ctx.namespace, spot.devices, ctx.labels
-        )
+        claims.claim_template(name, ctx.namespace, group, ctx.labels)
         for member, spot in members
         if spot.claims
+        for name, group in zip(
+            template_names(ctx, engine, member, spot), claims.claim_groups(spot.devices), strict=True
+        )
     ]
     workload = _gang(ctx, engine, members) if engine.is_gang else _standalone(ctx, engine, members[0])
     return [*templates, workload]
@@ -128,8 +135,7 @@ def _pod_spec(
         volumes.append({"name": CACHE_VOLUME, "persistentVolumeClaim": {"claimName": ctx.cache_pvc}})
     spec: Manifest = {"containers": containers, "volumes": volumes, "nodeSelector": {LABEL_POOL: spot.pool}}
     if spot.claims:
-        template = names.claim_template_name(ctx.name, engine.name, member.role)
-        spec["resourceClaims"] = claims.pod_claims(template)
+        spec["resourceClaims"] = claims.pod_claims(template_names(ctx, engine, member, spot))
     spec["tolerations"] = [dict(GPU_TOLERATION)]
     pull_secrets = member.template.spec.image_pull_secrets
     if pull_secrets:
@@ -157,7 +163,7 @@ def _engine_container(
         container["ports"] = [{"containerPort": port}]
         container["readinessProbe"] = http_probe(port)
     if spot.claims:
-        container["resources"] = claims.container_claims()
+        container["resources"] = claims.container_claims(len(claims.claim_groups(spot.devices)))
     mounts = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
     if ctx.cache_pvc:
         # Read-write: engines write tokenizer, compile and lock files into the model directory (§5).

@@ -326,3 +326,14 @@ VALID: list[Any] = [
 def test_valid_edit_loads(tmp_path: Path, kind: str, name: str, edits: dict[str, Any]) -> None:
     found, _ = load_one_edit(tmp_path, kind, name, edits)
     assert found == []
+
+
+def test_a_request_larger_than_one_claim_can_hold_is_refused() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from modelplane.api.model_deployment import DeviceRequest
+
+    assert DeviceRequest.model_validate({"name": "gpu", "count": 32, "selectors": [{"cel": "true"}]}).count == 32
+    with pytest.raises(ValidationError, match="at most 32 devices fit one ResourceClaim"):
+        DeviceRequest.model_validate({"name": "gpu", "count": 33, "selectors": [{"cel": "true"}]})

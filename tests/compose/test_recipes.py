@@ -103,9 +103,14 @@ def test_multi_node_gang() -> None:
     for role in ("leaderTemplate", "workerTemplate"):
         assert any(volume["name"] == "model-cache" for volume in template[role]["spec"]["volumes"])
     requests = [claim["spec"]["spec"]["devices"]["requests"] for claim in of_kind(composition, "ResourceClaimTemplate")]
-    assert [[(item["name"], item["exactly"]["count"]) for item in found] for found in requests] == [
-        [("gpu", 8), ("efa", 32)]
-    ] * 2
+    # 8 GPUs + 32 EFA interfaces are 40 devices: more than one claim may hold (kube-scheduler refuses a claim of
+    # more than 32), so each member has two claims and its pods reference both.
+    found = sorted([(item["name"], item["exactly"]["count"]) for item in claim] for claim in requests)
+    assert found == [[("efa", 32)], [("efa", 32)], [("gpu", 8)], [("gpu", 8)]]
+    leader = template["leaderTemplate"]["spec"]
+    assert [claim["name"] for claim in leader["resourceClaims"]] == ["devices", "devices-2"]
+    [engine] = leader["containers"]
+    assert engine["resources"] == {"claims": [{"name": "devices"}, {"name": "devices-2"}]}
 
 
 def test_prefill_decode() -> None:

@@ -341,3 +341,18 @@ class TestCacheMount:
         engine = pod(one(compose(b.deployment(), STANDALONE), "Deployment"))["spec"]["containers"][0]
         assert "args" not in engine
         assert [mount["name"] for mount in engine["volumeMounts"]] == ["dshm"]
+
+
+def test_requests_are_packed_into_claims_of_at_most_32_devices() -> None:
+    from modelplane.compose.claims import MAX_DEVICES_PER_CLAIM, claim_groups
+    from modelplane.scheduling.placement import DeviceClaim
+
+    def request(name: str, count: int) -> DeviceClaim:
+        return DeviceClaim(name, "gpu.nvidia.com", count, ())
+
+    assert MAX_DEVICES_PER_CLAIM == 32  # resource.k8s.io/v1 AllocationResultsMaxSize in Kubernetes 1.34
+    one = claim_groups((request("gpu", 16), request("nic", 16)))
+    assert [[c.name for c in group] for group in one] == [["gpu", "nic"]]
+    two = claim_groups((request("gpu", 8), request("efa", 32), request("nvme", 4)))
+    assert [[c.name for c in group] for group in two] == [["gpu", "nvme"], ["efa"]]
+    assert all(sum(c.count for c in group) <= 32 for group in two)
