@@ -2,9 +2,9 @@
 resources per second, and where the time goes. Needs the toolchain (`modelplane sandbox tools`).
 
 Stacks: `lab` (three clusters, every topology) and a generated fleet of 6 clusters x 50 Standalone replicas.
-Where the time goes comes from the engine's event log (`pulumi up --event-log`): until the first resource is
-registered (CLI start, plugins, the program planning and composing), then the provider's work per resource
-(create call plus its await: Deployments wait for ready pods), against the wall time.
+Where the time goes comes from the engine's event stream (`pulumi up --json`, whole-second timestamps): until the
+first resource is registered (CLI start, plugins, the program planning and composing), then the provider's work
+per resource (create call plus its await: Deployments wait for ready pods), against the wall time.
 
 Run: python -m bench.pulumi_up_bench [--stacks lab generated]
 """
@@ -73,11 +73,15 @@ def generated_project() -> Path:
     return directory
 
 
-def pulumi(env: dict[str, str], cwd: Path, *args: str) -> float:
+def pulumi(env: dict[str, str], cwd: Path, *args: str, events: Path | None = None) -> float:
+    """Run the CLI; with `events`, as `--json` (the engine's event stream) written there."""
     started = time.monotonic()
-    result = subprocess.run(["pulumi", *args, "--non-interactive"], cwd=cwd, env=env, capture_output=True, text=True)
+    argv = ["pulumi", *args, "--non-interactive", *(["--json"] if events else [])]
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"pulumi {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-1000:]}")
+    if events:
+        events.write_text(result.stdout)
     return time.monotonic() - started
 
 
@@ -121,7 +125,7 @@ def one(stack: str, project: Path, scale_path: str, replicas: int, bin_dir: Path
     name = state.sandbox_stack
     try:
         log = project / "events.jsonl"
-        first = pulumi(env, project, "up", "--yes", "--skip-preview", "--stack", name, "--event-log", str(log))
+        first = pulumi(env, project, "up", "--yes", "--skip-preview", "--stack", name, events=log)
         figures = breakdown(log)
         preview = pulumi(env, project, "preview", "--expect-no-changes", "--stack", name)
         pulumi(env, project, "config", "set", "--path", scale_path, str(replicas + 1), "--stack", name)

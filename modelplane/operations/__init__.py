@@ -1,0 +1,1 @@
+"""Fleet operations over what runs: live status read from the clusters, cordon and drain."""
