@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import Field
 
 from modelplane.api.common import ApiModel, Resource
 from modelplane.api.errors import Origin, Problem
@@ -29,11 +32,23 @@ KINDS: dict[str, type[Resource]] = {
 }
 
 
+DrainPhase = Literal["surge", "remove"]
+
+
 class FleetSettings(ApiModel):
     """Fleet-wide planning options (stack config `modelplane:scheduling`)."""
 
     # Beyond Modelplane: pack pods that need fewer devices than a node has onto shared nodes (GPU-level ledger).
     gpu_packing: bool = False
+    # `modelplane cordon`: clusters that get no new replica (the ones there stay).
+    cordoned: list[str] = Field(default_factory=list)
+    # `modelplane drain`, per cluster: `surge` keeps its replicas while their replacements come up elsewhere,
+    # `remove` then lets them go (make-before-break). A draining cluster is cordoned.
+    draining: dict[str, DrainPhase] = Field(default_factory=dict)
+
+    def closed(self, cluster: str) -> bool:
+        """No new replica goes to the cluster."""
+        return cluster in self.cordoned or cluster in self.draining
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -57,7 +58,8 @@ def _report(stack: str, project_dir: Path, fleet: Any, kubeconfig: Path | None, 
 
 
 def _print_tables(report: dict[str, Any]) -> None:
-    console = Console(soft_wrap=False)
+    # The terminal's width, or a readable one when piped (rich would fold every column into 80).
+    console = Console(width=shutil.get_terminal_size((160, 24)).columns)
     clusters = Table(title="Clusters")
     for column in ("CLUSTER", "REACHABLE", "ERROR"):
         clusters.add_column(column)

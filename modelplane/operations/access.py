@@ -29,7 +29,9 @@ def stack_facts(project_dir: Path, stack: str, env: Mapping[str, str] | None = N
         workspace = auto.LocalWorkspaceOptions(env_vars=dict(env) if env else None)
         selected = auto.select_stack(stack_name=stack, work_dir=str(project_dir), opts=workspace)
         outputs = selected.outputs()
-    except Exception as error:  # noqa: BLE001 - the CLI's errors (no CLI, no login, no stack) become one message
+    except FileNotFoundError:
+        raise AccessError('the Pulumi CLI is not on PATH (in a sandbox: eval "$(modelplane sandbox env)")') from None
+    except Exception as error:  # noqa: BLE001 - the CLI's errors (no login, no stack) become one message
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise AccessError(
             f"stack {stack}: cannot read its outputs ({first[:200]}); has it been `pulumi up`-ed?"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from modelplane.compose.common import LABEL_MANAGED_BY, MANAGED_BY
+from modelplane.compose.common import LABEL_DEPLOYMENT, LABEL_MANAGED_BY, MANAGED_BY
 
 Item = dict[str, Any]
 OURS = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
@@ -81,7 +81,8 @@ def snapshot(name: str, kubeconfig: str, timeout: float) -> ClusterSnapshot:
     try:
         reader = ClusterReader(kubeconfig, timeout)
         for plural, prefix in OWN_KINDS.items():
-            items = reader.list(f"{prefix}/{plural}", OURS)
+            # Pods carry the replica's labels (their template's), not the managed-by label of composed objects.
+            items = reader.list(f"{prefix}/{plural}", LABEL_DEPLOYMENT if plural == "pods" else OURS)
             found.objects[plural] = {_key(item): item for item in items}
         found.claims = {_key(item): item for item in reader.list("/apis/resource.k8s.io/v1/resourceclaims")}
         found.nodes = {item["metadata"]["name"]: item for item in reader.list("/api/v1/nodes")}

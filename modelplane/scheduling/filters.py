@@ -63,6 +63,11 @@ def untolerated(tolerations: Sequence[Toleration], taints: Iterable[Taint], effe
     ]
 
 
+def cordon_filter(closed: bool, cluster: InferenceCluster) -> Verdict:
+    """`modelplane cordon` / `drain`: no new replica on the cluster; its replicas stay (a drain moves them)."""
+    return Verdict(False, f"cluster {cluster.name} is cordoned") if closed else PASS
+
+
 def taint_filter(tolerations: Sequence[Toleration], cluster: InferenceCluster, effects: Sequence[str]) -> Verdict:
     blocking = untolerated(tolerations, cluster.spec.taints, effects)
     if not blocking:

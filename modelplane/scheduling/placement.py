@@ -57,6 +57,7 @@ class DeploymentPlacement:
     replicas: tuple[ReplicaPlacement, ...]
     reasons: tuple[str, ...] = ()
     rejected: tuple[tuple[str, str], ...] = ()
+    draining: int = 0  # replicas kept on draining clusters until their replacements run: not counted as placed
 
     @property
     def key(self) -> str:
@@ -68,7 +69,7 @@ class DeploymentPlacement:
 
     @property
     def unplaced(self) -> int:
-        return max(self.desired - self.scheduled, 0)
+        return max(self.desired - (self.scheduled - self.draining), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,8 @@ def _deployment_record(item: DeploymentPlacement, *, explain: bool) -> dict[str,
         "reasons": list(item.reasons),
         "replicas": [_replica_record(replica, explain=explain) for replica in item.replicas],
     }
+    if item.draining:
+        record["draining"] = item.draining
     if explain:
         record["rejected"] = [{"cluster": cluster, "reason": reason} for cluster, reason in item.rejected]
     return record

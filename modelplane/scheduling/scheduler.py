@@ -28,6 +28,7 @@ from modelplane.scheduling.filters import (
     Verdict,
     cache_filter,
     cluster_labels_wanted,
+    cordon_filter,
     selector_filter,
     taint_filter,
 )
@@ -49,6 +50,8 @@ class _Progress:
 
     deployment: ModelDeployment
     kept: list[ReplicaPlacement] = field(default_factory=list)
+    # Replicas on a cluster in a drain's surge: they hold their place but do not count towards `replicas`.
+    draining: list[ReplicaPlacement] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
 
@@ -88,6 +91,7 @@ class _Planner:
         cache = self.fleet.cache_for(deployment)
         tolerations = deployment.spec.template.spec.tolerations
         for verdict in (
+            cordon_filter(effects == NEW_REPLICA_EFFECTS and self.fleet.settings.closed(cluster.name), cluster),
             selector_filter(cluster_labels_wanted(deployment, cache), cluster),
             cache_filter(cache, cluster),
             taint_filter(tolerations, cluster, effects),
@@ -109,8 +113,13 @@ class _Planner:
             if key not in verdicts:
                 verdicts[key] = self._still_fits(item.deployment, replica)
             engines, why = verdicts[key]
-            if engines is None:
+            phase = self.fleet.settings.draining.get(replica.cluster)
+            if engines is None or phase == "remove":
+                why = why if engines is None else f"cluster {replica.cluster} is drained"
                 item.reasons.append(f"re-placing {replica.cluster}/{replica.index}: {why}")
+            elif phase == "surge":
+                why = f"kept on {replica.cluster} while its replacement comes up elsewhere (drain)"
+                item.draining.append(ReplicaPlacement(replica.cluster, replica.index, engines, why))
             else:
                 item.kept.append(ReplicaPlacement(replica.cluster, replica.index, engines, why))
 
@@ -137,9 +146,14 @@ class _Planner:
         item.reasons.extend(f"scaled down: removed {victim.cluster}/{victim.index}" for victim in victims)
 
     def charge_retained(self, item: _Progress) -> None:
+        item.draining = self._charged(item, item.draining)
+        item.kept = self._charged(item, item.kept)
+
+    def _charged(self, item: _Progress, replicas: list[ReplicaPlacement]) -> list[ReplicaPlacement]:
+        """The replicas whose pools still have room for them under the current template, charged to the ledger."""
         charged: list[ReplicaPlacement] = []
         costs: dict[tuple[str, int], list[tuple[str, list[Demand]]] | None] = {}  # keyed as in retain
-        for replica in item.kept:
+        for replica in replicas:
             key = (replica.cluster, id(replica.engines))
             if key not in costs:
                 costs[key] = self.fitter.cost(item.deployment, replica)
@@ -152,7 +166,7 @@ class _Planner:
             item.reasons.append(
                 f"re-placing {replica.cluster}/{replica.index}: its pool no longer has room for the current template"
             )
-        item.kept = charged
+        return charged
 
     def fill(self, item: _Progress) -> None:
         deployment = item.deployment
@@ -160,7 +174,7 @@ class _Planner:
         if missing <= 0:
             return
         shape = self._shape(deployment)
-        spread = Spread(self._candidates_for(deployment, shape), item.kept)
+        spread = Spread(self._candidates_for(deployment, shape), [*item.kept, *item.draining])
         for _ in range(missing):
             placed = self._place_one(item, spread)
             if placed is None:
@@ -234,15 +248,16 @@ class _Planner:
             namespace=deployment.namespace,
             name=deployment.name,
             desired=deployment.spec.replicas,
-            replicas=tuple(sorted(item.kept, key=lambda replica: replica.identity)),
+            replicas=tuple(sorted([*item.kept, *item.draining], key=lambda replica: replica.identity)),
             reasons=tuple(item.reasons),
             rejected=rejected,
+            draining=len(item.draining),
         )
 
     def _rejections(self, item: _Progress) -> dict[str, str]:
         """Why each cluster that hosts none of the deployment's replicas was not used."""
         deployment = item.deployment
-        hosting = {replica.cluster for replica in item.kept}
+        hosting = {replica.cluster for replica in [*item.kept, *item.draining]}
         # Past fill the ledger is final: a cluster's verdict is the same for every deployment of one shape (and
         # engine names, which the reasons quote).
         key = (self._shape(deployment), tuple(engine.name for engine in deployment.engines))

@@ -228,9 +228,10 @@ def test_a_placement_recovered_from_the_last_outputs_keeps_replicas_where_they_a
     previous = pulumi.outputs()["placement"]
     pulumi.run("config", "set", "modelplane:placement", json.dumps(previous))
     stack_file = lab.project_dir / "stacks" / f"Pulumi.{STACK}.yaml"  # re-added by hand, as a user edits it
-    settings = yaml.safe_load(stack_file.read_text())
+    header, _, body = stack_file.read_text().partition("\n")  # the sandbox's ownership line stays first
+    settings = yaml.safe_load(body)
     settings["config"]["modelplane:clusters"]["a100-lab"] = A100_LAB
-    stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+    stack_file.write_text(f"{header}\n{yaml.safe_dump(settings, sort_keys=False)}")
     pulumi.run("config", "rm", "modelplane:placement")
     result = pulumi.up()
     assert "recovered placement of ml-team/chat from the stack's last outputs" in result.stdout
