@@ -1,6 +1,6 @@
 """The `modelplane` command line: every command registers itself on the shared Typer app."""
 
-from modelplane.cli import plan, reconcile, render, sandbox, status, synth  # noqa: F401  (registers commands)
+from modelplane.cli import fleetops, plan, reconcile, render, sandbox, status, synth  # noqa: F401  (registers commands)
 from modelplane.cli.app import app
 
 
