@@ -23,51 +23,12 @@ from tests.e2e.pulumi_cli import PulumiCli
 
 CLUSTERS = ("c1", "c2", "c3")
 STACK = "ops-sandbox"
-L4 = {
-    "devices": [
-        {
-            "name": "gpu",
-            "driver": "gpu.nvidia.com",
-            "deviceClassName": "gpu.nvidia.com",
-            "attributes": {"productName": {"string": "NVIDIA L4"}},
-            "capacity": {"memory": {"value": "23034Mi"}},
-        }
-    ]
-}
 
 
 def ops_project(directory: Path) -> Path:
-    member = {
-        "role": "Standalone",
-        "nodeSelector": {"devices": [{"name": "gpu", "selectors": [{"cel": 'device.driver == "gpu.nvidia.com"'}]}]},
-        "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
-    }
-    config = {
-        "modelplane:classes": {"l4": L4},
-        "modelplane:clusters": {
-            name: {
-                "cluster": {"source": "Existing", "existing": {"secretRef": {"name": f"{name}-kubeconfig"}}},
-                "nodePools": [{"name": "gpu", "className": "l4", "nodeCount": 2}],
-            }
-            for name in CLUSTERS
-        },
-        "modelplane:deployments": {
-            "chat": {
-                "metadata": {"namespace": "ml-team"},
-                "replicas": 3,
-                "template": {"spec": {"engines": [{"name": "vllm", "members": [member]}]}},
-            }
-        },
-        "modelplane:services": {
-            "chat": {
-                "metadata": {"namespace": "ml-team"},
-                "endpoints": [{"selector": {"matchLabels": {"modelplane.ai/deployment": "chat"}}}],
-            }
-        },
-        "modelplane:gateways": {"default": {"backend": "Traefik", "traefik": {"version": "40.2.0"}, "cluster": "c3"}},
-    }
+    """The bundled `ops` stack in a project of the test's own (so other tests' sandboxes never meet it)."""
     (directory / "stacks").mkdir(parents=True)
-    (directory / "stacks" / "Pulumi.ops.yaml").write_text(yaml.safe_dump({"config": config}))
+    shutil.copy(ROOT / "stacks" / "Pulumi.ops.yaml", directory / "stacks" / "Pulumi.ops.yaml")
     shutil.copy(ROOT / "__main__.py", directory / "__main__.py")
     (directory / "Pulumi.yaml").write_text("name: modelplane\nruntime: python\nstackConfigDir: stacks\n")
     return directory
