@@ -138,3 +138,31 @@ def fleet_of(documents: list[dict[str, Any]], settings: FleetSettings | None = N
 def generate_fleet(clusters: int, deployments: int, seed: int = 0) -> Fleet:
     """A validated Fleet of `clusters` clusters and `deployments` deployments, the same for the same seed."""
     return fleet_of(generate_documents(clusters, deployments, seed))
+
+
+# One NVIDIA L4 per node: the class the Pulumi and sandbox benches build their generated fleets from.
+L4_CLASS: dict[str, Any] = {
+    "devices": [
+        {
+            "name": "gpu",
+            "driver": "gpu.nvidia.com",
+            "deviceClassName": "gpu.nvidia.com",
+            "attributes": {"productName": {"string": "NVIDIA L4"}},
+            "capacity": {"memory": {"value": "23034Mi"}},
+        }
+    ]
+}
+
+
+def standalone_deployment(replicas: int, namespace: str = "ml-team") -> dict[str, Any]:
+    """A one-GPU Standalone vLLM deployment in the stack-config form (`modelplane:deployments.<name>`)."""
+    member = {
+        "role": "Standalone",
+        "nodeSelector": {"devices": [{"name": "gpu", "selectors": [{"cel": 'device.driver == "gpu.nvidia.com"'}]}]},
+        "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
+    }
+    return {
+        "metadata": {"namespace": namespace},
+        "replicas": replicas,
+        "template": {"spec": {"engines": [{"name": "vllm", "members": [member]}]}},
+    }

@@ -17,33 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from bench.fleetgen import L4_CLASS, standalone_deployment  # noqa: E402
 from modelplane.components import mockview  # noqa: E402
 from modelplane.components.fleet import main  # noqa: E402
-
-L4_CLASS = {
-    "devices": [
-        {
-            "name": "gpu",
-            "driver": "gpu.nvidia.com",
-            "deviceClassName": "gpu.nvidia.com",
-            "attributes": {"productName": {"string": "NVIDIA L4"}},
-            "capacity": {"memory": {"value": "23034Mi"}},
-        }
-    ]
-}
-
-
-def deployment(name: str, replicas: int) -> dict[str, Any]:
-    member = {
-        "role": "Standalone",
-        "nodeSelector": {"devices": [{"name": "gpu", "selectors": [{"cel": 'device.driver == "gpu.nvidia.com"'}]}]},
-        "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
-    }
-    return {
-        "metadata": {"namespace": "ml-team"},
-        "replicas": replicas,
-        "template": {"spec": {"engines": [{"name": "vllm", "members": [member]}]}},
-    }
 
 
 def generated_fleet(clusters: int, deployments: int, replicas: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -58,9 +34,7 @@ def generated_fleet(clusters: int, deployments: int, replicas: int) -> tuple[dic
             }
             for name in names
         },
-        "modelplane:deployments": {
-            f"model-{i:02d}": deployment(f"model-{i:02d}", replicas) for i in range(deployments)
-        },
+        "modelplane:deployments": {f"model-{i:02d}": standalone_deployment(replicas) for i in range(deployments)},
         "modelplane:services": {
             f"model-{i:02d}": {
                 "metadata": {"namespace": "ml-team"},

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.fleetgen import L4_CLASS, standalone_deployment
 from modelplane.sandbox.sandbox import Sandbox, pulumi_env
 from modelplane.sandbox.toolchain import Toolchain
 
@@ -35,24 +36,8 @@ def generated_project() -> Path:
     directory = Path(tempfile.mkdtemp(prefix="pulumi-up-bench-"))
     shutil.copy(ROOT / "__main__.py", directory)
     (directory / "Pulumi.yaml").write_text("name: modelplane\nruntime: python\nstackConfigDir: stacks\n")
-    l4 = {
-        "devices": [
-            {
-                "name": "gpu",
-                "driver": "gpu.nvidia.com",
-                "deviceClassName": "gpu.nvidia.com",
-                "attributes": {"productName": {"string": "NVIDIA L4"}},
-                "capacity": {"memory": {"value": "23034Mi"}},
-            }
-        ]
-    }
-    member = {
-        "role": "Standalone",
-        "nodeSelector": {"devices": [{"name": "gpu", "selectors": [{"cel": 'device.driver == "gpu.nvidia.com"'}]}]},
-        "template": {"spec": {"containers": [{"name": "engine", "image": "vllm/vllm-openai:v0.23.0"}]}},
-    }
     config = {
-        "modelplane:classes": {"l4": l4},
+        "modelplane:classes": {"l4": L4_CLASS},
         "modelplane:clusters": {
             f"c{index}": {
                 "cluster": {"source": "Existing", "existing": {"secretRef": {"name": f"k{index}"}}},
@@ -60,13 +45,7 @@ def generated_project() -> Path:
             }
             for index in range(CLUSTERS)
         },
-        "modelplane:deployments": {
-            "chat": {
-                "metadata": {"namespace": "ml-team"},
-                "replicas": REPLICAS,
-                "template": {"spec": {"engines": [{"name": "vllm", "members": [member]}]}},
-            }
-        },
+        "modelplane:deployments": {"chat": standalone_deployment(REPLICAS)},
     }
     (directory / "stacks").mkdir()
     (directory / "stacks" / "Pulumi.generated.yaml").write_text(yaml.safe_dump({"config": config}))

@@ -16,23 +16,13 @@ from typing import Any
 
 import yaml
 
+from bench.fleetgen import L4_CLASS
 from modelplane.sandbox.sandbox import Sandbox, UpRequest
 from modelplane.sandbox.state import SandboxState
 from modelplane.sandbox.toolchain import Toolchain
 from modelplane.scheduling.validation import load_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
-L4 = {
-    "devices": [
-        {
-            "name": "gpu",
-            "driver": "gpu.nvidia.com",
-            "deviceClassName": "gpu.nvidia.com",
-            "attributes": {"productName": {"string": "NVIDIA L4"}},
-            "capacity": {"memory": {"value": "23034Mi"}},
-        }
-    ]
-}
 
 
 def project(clusters: int) -> Path:
@@ -40,7 +30,7 @@ def project(clusters: int) -> Path:
     directory = Path(tempfile.mkdtemp(prefix="sandbox-bench-"))
     shutil.copy(ROOT / "Pulumi.yaml", directory / "Pulumi.yaml")
     config: dict[str, Any] = {
-        "modelplane:classes": {"l4": L4},
+        "modelplane:classes": {"l4": L4_CLASS},
         "modelplane:clusters": {
             f"c{index}": {
                 "cluster": {"source": "Existing", "existing": {"secretRef": {"name": f"k{index}"}}},

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -99,10 +100,13 @@ class SandboxRun:
         return Kubectl(self.bin_dir, self.root / "kubeconfig", context)
 
 
-@pytest.fixture
-def sandbox(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path_factory.mktemp("sandbox"), bin_dir)
+@contextmanager
+def running(root: Path, bin_dir: Path, stack: str | None = None, project_dir: Path = ROOT) -> Iterator[SandboxRun]:
+    """A sandbox in `root` (of `stack`, when given), stopped on the way out whatever happened."""
+    run = SandboxRun(root, bin_dir, project_dir)
     try:
+        if stack:
+            run.up(stack)
         yield run
     finally:
         run.cli("down", check=False)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from modelplane.api import names
-from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually
+from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually, running
 from tests.e2e.expect import live_objects, serving_pods_settled
 from tests.e2e.pulumi_cli import PulumiCli
 
@@ -37,17 +37,13 @@ def ops_project(directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[tuple[SandboxRun, PulumiCli]]:
     base = tmp_path_factory.mktemp("fleet-ops")
-    run = SandboxRun(base / "sandbox", bin_dir, ops_project(base / "project"))
-    try:
-        run.up("ops")
+    with running(base / "sandbox", bin_dir, "ops", project_dir=ops_project(base / "project")) as run:
         pulumi = PulumiCli(run, STACK)
         pulumi.up()
         for cluster in CLUSTERS:
             kubectl = run.kubectl(cluster)
             eventually(lambda k=kubectl: serving_pods_settled(k, "ml-team"), 120, message=f"pods on {cluster}")
         yield run, pulumi
-    finally:
-        run.cli("down", check=False)
 
 
 def modelplane(run: SandboxRun, pulumi: PulumiCli, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import SandboxRun, eventually
+from tests.e2e.conftest import SandboxRun, eventually, running
 from tests.e2e.expect import assert_cluster_holds_exactly, live_objects, planned
 from tests.e2e.pulumi_cli import PulumiCli
 
@@ -22,12 +22,8 @@ STACK = "dev-sandbox"
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path_factory.mktemp("pulumi-dev"), bin_dir)
-    try:
-        run.up("dev")
+    with running(tmp_path_factory.mktemp("pulumi-dev"), bin_dir, "dev") as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import SandboxRun, eventually
+from tests.e2e.conftest import SandboxRun, eventually, running
 from tests.e2e.expect import (
     ObjectId,
     assert_cluster_holds_exactly,
@@ -44,12 +44,8 @@ CHAT_IMAGE = "modelplane:deployments.chat.template.spec.engines[0].members[0].te
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path_factory.mktemp("pulumi-lab"), bin_dir)
-    try:
-        run.up("lab")
+    with running(tmp_path_factory.mktemp("pulumi-lab"), bin_dir, "lab") as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from modelplane.components.program import CLUSTER_KINDS
-from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually
+from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually, running
 from tests.e2e.expect import assert_cluster_holds_exactly, live_objects, planned, serving_pods_settled
 from tests.e2e.pulumi_cli import PulumiCli
 
@@ -28,12 +28,8 @@ QWEN_IMAGE = "modelplane:deployments.qwen.template.spec.engines[0].members[0].te
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[tuple[SandboxRun, PulumiCli]]:
-    run = SandboxRun(tmp_path_factory.mktemp("prod-twin"), bin_dir)
-    try:
-        run.up("prod")
+    with running(tmp_path_factory.mktemp("prod-twin"), bin_dir, "prod") as run:
         yield run, PulumiCli(run, TWIN)
-    finally:
-        run.cli("down", check=False)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from modelplane.api.loading import load_stack
-from tests.e2e.conftest import ROOT, SandboxRun, eventually
+from tests.e2e.conftest import ROOT, eventually, running
 from tests.e2e.expect import assert_cluster_holds_exactly, composed_objects, planned, serving_pods_settled
 from tests.e2e.pulumi_cli import PulumiCli
 
@@ -35,23 +35,20 @@ def recipe_project(directory: Path, recipe: str) -> Path:
 
 
 def recipe_goes_up(directory: Path, bin_dir: Path, recipe: str) -> None:
-    run = SandboxRun(directory / "sandbox", bin_dir, recipe_project(directory / "project", recipe))
-    try:
-        run.up("recipe")
+    project = recipe_project(directory / "project", recipe)
+    with running(directory / "sandbox", bin_dir, "recipe", project_dir=project) as run:
         pulumi = PulumiCli(run, "recipe-sandbox")
         pulumi.up()
         outputs = pulumi.outputs()
-        record, composition = planned("recipe-sandbox", outputs["gatewayAddresses"], project_dir=run.project_dir)
+        record, composition = planned("recipe-sandbox", outputs["gatewayAddresses"], project_dir=project)
         assert outputs["placement"]["deployments"] == record["deployments"]
         assert all(deployment["unplaced"] == 0 for deployment in record["deployments"]), record["deployments"]
-        for cluster in load_stack(run.project_dir, "recipe-sandbox").fleet.clusters:
+        for cluster in load_stack(project, "recipe-sandbox").fleet.clusters:
             kubectl = run.kubectl(cluster)
             assert_cluster_holds_exactly(kubectl, composition, cluster)
             namespaces = {namespace for _, namespace, _ in composed_objects(composition, cluster) if namespace}
             for namespace in namespaces:
                 eventually(lambda k=kubectl, n=namespace: serving_pods_settled(k, n), 180, message=namespace)
-    finally:
-        run.cli("down", check=False)
 
 
 def test_every_recipe_goes_up_and_its_engines_run(tmp_path: Path, bin_dir: Path) -> None:

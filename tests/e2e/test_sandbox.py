@@ -11,7 +11,7 @@ import pytest
 
 from modelplane.api.loading import load_stack
 from modelplane.sandbox.shape import cluster_shape
-from tests.e2e.conftest import ROOT, SandboxRun, eventually
+from tests.e2e.conftest import ROOT, SandboxRun, eventually, running
 
 CLAIM_TEMPLATE = """
 apiVersion: v1
@@ -53,22 +53,14 @@ spec:
 
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path_factory.mktemp("sandbox-dev"), bin_dir)
-    try:
-        run.up("dev")
+    with running(tmp_path_factory.mktemp("sandbox-dev"), bin_dir, "dev") as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 @pytest.fixture(scope="module")
 def prod(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path_factory.mktemp("sandbox-prod"), bin_dir)
-    try:
-        run.up("prod")
+    with running(tmp_path_factory.mktemp("sandbox-prod"), bin_dir, "prod") as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 def names(items: list[dict]) -> dict[str, dict]:
