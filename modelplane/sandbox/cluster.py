@@ -241,7 +241,7 @@ class ClusterRun:
         for component in ("kube-controller-manager", "kube-scheduler"):
             self._start(component, commands)
         self._apply("crds", crds)
-        self._wait("kube-apiserver", self.crds_established, deadline, what="CRDs established")
+        self._wait("kube-apiserver", self.crds_established, deadline, subject="CRDs", state="established")
         self._start("kwok", commands)
         self._apply("objects", objects)
         for component, key in (("kube-controller-manager", "controllerManager"), ("kube-scheduler", "scheduler")):
@@ -260,15 +260,26 @@ class ClusterRun:
         self.started.append(processes.start(component, commands[component], self.layout.log(component)))
         self.on_start(self.started)
 
-    def _wait(self, component: str, check: Callable[[], bool], deadline: float, what: str = "ready") -> None:
+    def _wait(
+        self,
+        component: str,
+        check: Callable[[], bool],
+        deadline: float,
+        subject: str | None = None,
+        state: str = "ready",
+    ) -> None:
+        """Wait for `check`; the failure names what was awaited (`subject`, by default the component) and its log."""
+        subject = subject or component
         while not check():
             process = next(p for p in self.started if p.name == component)
             if not process.alive():
                 raise SandboxError(f"{self.layout.name}: {component} exited; its log: {_tail(process.log)}")
             if time.monotonic() > deadline:
-                raise SandboxError(f"{self.layout.name}: {component} not {what} in time; its log: {_tail(process.log)}")
+                raise SandboxError(
+                    f"{self.layout.name}: {subject} not {state} in time; {component}'s log: {_tail(process.log)}"
+                )
             time.sleep(0.2)
-        self.progress(f"{self.layout.name}: {component} {what}")
+        self.progress(f"{self.layout.name}: {subject} {state}")
 
     def _apply(self, what: str, manifests: list[dict[str, Any]]) -> None:
         if not manifests:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from modelplane.sandbox.processes import listening, start_time_of
@@ -41,9 +42,11 @@ def processes_mentioning(path: Path) -> list[str]:
 
 def test_a_failed_up_stops_what_it_started_and_leaves_no_state(tmp_path: Path, bin_dir: Path) -> None:
     run = SandboxRun(tmp_path / "sandbox", bin_dir)
-    result = run.cli("up", "--stack", "prod", "--timeout", "3", check=False)
+    # However fast the machine, some stage of a prod cluster outlasts a second.
+    result = run.cli("up", "--stack", "prod", "--timeout", "1", check=False)
     assert result.returncode == 2
-    assert "not ready in time" in result.stderr and "stopping what it started" in result.stderr
+    assert re.search(r": \S+ not (ready|established) in time; ", result.stderr), result.stderr[-2000:]
+    assert "stopping what it started" in result.stderr
     assert processes_mentioning(run.root) == []
     assert not run.root.exists()
     assert run.cli("down").returncode == 0
