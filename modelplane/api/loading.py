@@ -8,23 +8,30 @@ problem: readers collect every Problem, and the public loaders raise one Invalid
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from modelplane.api.common import API_VERSION, NamespacedResource, Resource
+from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import KINDS, Fleet, FleetSettings
+from modelplane.api.manifest_files import (
+    MANIFEST_SUFFIXES,
+    OutsideProjectError,
+    allowed_roots,
+    contained,
+    manifest_files,
+)
 
 API_GROUP = API_VERSION.partition("/")[0]
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 STACK_DIR = "stacks"
+# A stack file's own keys besides `config` (Pulumi's): a file without `config:` but with `ns:key` keys lost it.
+STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"})
 
 # Stack config key → the kind of the objects it maps by name.
 OBJECT_KEYS: dict[str, str] = {
@@ -58,7 +65,6 @@ KNOWN_KEYS = frozenset({*OBJECT_KEYS, MANIFESTS_KEY, SCHEDULING_KEY, PLACEMENT_K
 # Pydantic messages reworded for people editing YAML; other messages are kept as pydantic wrote them.
 _MESSAGES = {"extra_forbidden": "unknown field", "missing": "required"}
 _PLAIN_KEY = re.compile(r"^[^./\[\]\s]+$")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 T = TypeVar("T")
 
 
@@ -91,7 +97,9 @@ def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) 
     reader = _Reader()
     for path in paths:
         reader.read_path(path, str(path))
-    return _checked(reader.fleet(settings), reader.problems)
+    fleet = reader.fleet(settings)
+    reader.require_objects(", ".join(map(str, paths)) or "<input>")
+    return _checked(fleet, reader.problems)
 
 
 def fleet_from_stack_config(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
@@ -129,6 +137,7 @@ def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) 
     for path in paths:
         reader.read_path(path, str(path))
     fleet = reader.fleet(settings)
+    reader.require_objects(stack_source(project_dir, stack) if stack is not None else ", ".join(map(str, paths)))
     # The loader never hands secrets on: the Pulumi program reads them itself, as secrets.
     public = {key: value for key, value in config.items() if key != SECRETS_KEY}
     return StackInputs(fleet, previous, public), reader.problems
@@ -142,8 +151,8 @@ def stack_source(project_dir: Path, stack: str) -> str:
 
 def _stack_config_dir(project_dir: Path) -> str:
     try:
-        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        project = single_document(project_dir / "Pulumi.yaml", Limits.from_env())
+    except (OSError, InputError):
         return STACK_DIR
     # Pulumi's own default, when Pulumi.yaml names no stackConfigDir, is the project directory.
     return str(project.get("stackConfigDir", ".")) if isinstance(project, dict) else STACK_DIR
@@ -164,35 +173,53 @@ class _Reader:
     problems: list[Problem] = field(default_factory=list)
     # (kind, namespace, name) of invalid objects: a reference to one of them is not also reported as dangling.
     failed: set[tuple[str, str, str]] = field(default_factory=set)
+    limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        try:
+            self.limits = Limits.from_env()
+        except InputError as error:
+            self.problem(Origin("environment"), error.message)
 
     def problem(self, origin: Origin, message: str) -> None:
         """A problem about a file or config key rather than one object."""
         self.problems.append(Problem(origin, "", "", "", message))
 
-    def read_path(self, path: Path, display: str) -> None:
-        """A manifest file, or every `*.yaml`/`*.yml` below a directory in sorted order."""
+    def read_path(self, path: Path, display: str, roots: tuple[Path, ...] = ()) -> None:
+        """A manifest file, or every manifest file below a directory in sorted order; with `roots`, only files that
+        resolve below one of them (a stack file's `modelplane:manifests`)."""
         if path.is_dir():
-            files = sorted(item for item in path.rglob("*") if item.suffix in MANIFEST_SUFFIXES and item.is_file())
+            files = manifest_files(path)
+            if not files:
+                suffixes = ", ".join(f"*{suffix}" for suffix in MANIFEST_SUFFIXES)
+                self.problem(Origin(display), f"no manifest files ({suffixes}) in this directory")
             for item in files:
-                self.read_file(item, str(Path(display) / item.relative_to(path)))
+                self.read_file(item, str(Path(display) / item.relative_to(path)), roots)
         elif path.is_file():
-            self.read_file(path, display)
+            self.read_file(path, display, roots)
         else:
             self.problem(Origin(display), "no such file or directory")
 
-    def read_file(self, path: Path, display: str) -> None:
-        """Every document of one multi-document YAML file; documents are numbered from 1."""
-        number = 0
+    def read_file(self, path: Path, display: str, roots: tuple[Path, ...] = ()) -> None:
+        """Every document of one YAML file (numbered from 1), or the one value of a JSON file."""
         try:
-            for number, data in enumerate(_documents(path.read_text(encoding="utf-8")), start=1):
-                self.read_document(data, Origin(display, number))
-        except (OSError, UnicodeDecodeError) as error:
-            self.problem(Origin(display), f"cannot read: {error}")
-        except yaml.YAMLError as error:
-            self.problem(Origin(display, number + 1), _yaml_message(error))
+            if roots:
+                contained(path, roots)
+            text = read_text(path, self.limits)
+            parse = json_documents if path.suffix == ".json" else yaml_documents
+            documents = parse(text, self.limits)
+        except OSError as error:
+            self.problem(Origin(display), f"cannot read: {error.strerror or error}")
+            return
+        except (InputError, OutsideProjectError) as error:
+            self.problem(Origin(display, getattr(error, "document", None)), str(error))
+            return
+        for number, data in enumerate(documents, start=1):
+            self.read_document(data, Origin(display, number))
 
     def read_document(self, data: Any, origin: Origin) -> None:
-        """Validate a fleet kind; skip any other Kubernetes object with one notice; ignore an empty document."""
+        """Validate a fleet kind; read the items of a `v1` List; skip any other Kubernetes object with one notice;
+        ignore an empty document."""
         if data is None:
             return
         if not isinstance(data, dict):
@@ -206,8 +233,22 @@ class _Reader:
                 self.add(KINDS[kind], data, origin)
             else:
                 self.problems.append(_object_problem(KINDS[kind], data, origin, "apiVersion", f"use {API_VERSION}"))
+        elif (api_version, kind) == ("v1", "List"):
+            items = data.get("items")
+            if not isinstance(items, list):
+                self.problems.append(Problem(origin, "List", "", "items", "must be a list of objects"))
+                return
+            for item in items:
+                self.read_document(item, origin)
         else:
             self.notices.append(f"{origin}: skipped {kind}{_display_name(data)} (not a Modelplane fleet kind)")
+
+    def require_objects(self, where: str) -> None:
+        """Finding nothing is a problem, never an empty fleet (a wrong directory, a stack file missing `config:`)."""
+        if self.objects or self.failed or self.problems:
+            return
+        skipped = f"; {len(self.notices)} object(s) of other kinds skipped" if self.notices else ""
+        self.problem(Origin(where or "<input>"), f"no Modelplane objects found ({', '.join(KINDS)}){skipped}")
 
     def add(self, model: type[Resource], data: Mapping[str, Any], origin: Origin) -> None:
         """Validate one object; its validation errors become problems naming the fields as written."""
@@ -220,22 +261,19 @@ class _Reader:
     def read_stack_file(self, path: Path, source: str) -> dict[str, Any]:
         """The `config:` mapping of a Pulumi stack settings file ({} after a problem)."""
         try:
-            settings = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+            settings = single_document(path, self.limits)
         except FileNotFoundError:
             self.problem(Origin(source), "stack file not found")
             return {}
-        except (OSError, UnicodeDecodeError) as error:
-            self.problem(Origin(source), f"cannot read: {error}")
+        except OSError as error:
+            self.problem(Origin(source), f"cannot read: {error.strerror or error}")
             return {}
-        except yaml.YAMLError as error:
-            self.problem(Origin(source), _yaml_message(error))
+        except InputError as error:
+            self.problem(Origin(source), error.message)
             return {}
-        config = settings.get("config") if isinstance(settings, dict) else settings
-        if config is None:
-            return {}
-        if not isinstance(config, dict):
-            self.problem(Origin(source), "not a Pulumi stack settings file: `config` must be a mapping")
-            return {}
+        problem, config = stack_config(settings)
+        if problem:
+            self.problem(Origin(source), problem)
         return config
 
     def read_config(self, config: Mapping[str, Any], project_dir: Path, source: str) -> FleetSettings | None:
@@ -247,8 +285,14 @@ class _Reader:
         if manifests is not None and not (isinstance(manifests, list) and all(isinstance(m, str) for m in manifests)):
             self.problem(Origin(f"{source}:{MANIFESTS_KEY}"), "must be a list of paths relative to the project")
         elif manifests:
-            for entry in manifests:
-                self.read_path(project_dir / entry, entry)
+            roots = allowed_roots(project_dir)
+            for index, entry in enumerate(manifests):
+                try:
+                    contained(project_dir / entry, roots)
+                except OutsideProjectError as error:
+                    self.problem(Origin(f"{source}:{MANIFESTS_KEY}[{index}]"), f"{entry[:200]!r} {error}")
+                    continue
+                self.read_path(project_dir / entry, entry, roots)
         return self.read_settings(config.get(SCHEDULING_KEY), Origin(f"{source}:{SCHEDULING_KEY}"))
 
     def read_objects(self, model: type[Resource], value: Any, origin: Origin) -> None:
@@ -315,42 +359,33 @@ class _Reader:
         return fleet
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a repeated mapping key, as kubectl does, instead of silently keeping the last value."""
+def single_document(path: Path, limits: Limits) -> Any:
+    """The one YAML document of a settings file (Pulumi.yaml, a stack file); raises OSError or InputError.
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[tuple[str, str]] = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
-                continue
-            if (key_node.tag, key_node.value) in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"duplicate key {key_node.value!r}",
-                    key_node.start_mark,
-                )
-            seen.add((key_node.tag, key_node.value))
-        return super().construct_mapping(node, deep=deep)
+    Top-level config values are exempt from the string limit: the placement record is one JSON string there.
+    """
+    documents = yaml_documents(read_text(path, limits), limits, unlimited_strings_at=2)
+    if len(documents) > 1:
+        raise InputError(f"holds {len(documents)} YAML documents; a settings file holds one")
+    return documents[0] if documents else None
 
 
-def _documents(text: str) -> Iterator[Any]:
-    """Each document of a YAML stream (None for an empty one); raises yaml.YAMLError where the text breaks."""
-    loader = _StrictLoader(text)
-    try:
-        while loader.check_data():
-            yield loader.get_data()
-    finally:
-        loader.dispose()
-
-
-def _yaml_message(error: yaml.YAMLError) -> str:
-    """`YAML syntax error at line L, column C: problem` from PyYAML's multi-line report."""
-    if not isinstance(error, yaml.MarkedYAMLError) or error.problem_mark is None:
-        return f"YAML syntax error: {error}"
-    mark = error.problem_mark
-    context = f" ({error.context})" if error.context else ""
-    return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}: {error.problem}{context}"
+def stack_config(settings: Any) -> tuple[str, dict[str, Any]]:
+    """(problem or "", the `config:` mapping) of a parsed stack settings file."""
+    if settings is None:
+        return "", {}
+    if not isinstance(settings, dict):
+        return "not a Pulumi stack settings file: expected a mapping with a `config:` mapping", {}
+    config = settings.get("config")
+    if config is None:
+        stray = sorted(str(key) for key in settings if key not in STACK_FILE_KEYS)
+        if stray:
+            shown = ", ".join(key[:64] for key in stray[:3])
+            return f"not a Pulumi stack settings file: config keys ({shown}) must be under `config:`", {}
+        return "", {}
+    if not isinstance(config, dict):
+        return "not a Pulumi stack settings file: `config` must be a mapping", {}
+    return "", config
 
 
 def _readable(error: ValidationError) -> list[tuple[str, str]]:
@@ -362,11 +397,20 @@ def _message(item: Mapping[str, Any]) -> str:
     if item["type"] in _MESSAGES:
         return _MESSAGES[item["type"]]
     message = str(item["msg"]).removeprefix("Value error, ")
-    shown = repr(item.get("input"))
-    # A short scalar input helps ("... greater than or equal to 0 (got -1)"); value errors already name it.
-    if item["type"] != "value_error" and isinstance(item.get("input"), str | int | float) and len(shown) <= 64:
-        message += f" (got {shown})"
+    value = item.get("input")
+    # A short scalar input helps ("... greater than or equal to 0 (got -1)"); value errors already name it. The size
+    # is checked before anything is formatted: an input may be as large as the limits allow.
+    if item["type"] != "value_error" and _short(value):
+        message += f" (got {value!r})"
     return message
+
+
+def _short(value: Any) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 62
+    if isinstance(value, bool | float):
+        return True
+    return isinstance(value, int) and value.bit_length() <= 128
 
 
 def _kind(model: type[Resource]) -> str:
@@ -409,8 +453,8 @@ def _structured(value: Any) -> Any:
     """A config value as data: the Pulumi runtime hands structured config to programs as JSON text."""
     if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
         try:
-            return json.loads(value)
-        except json.JSONDecodeError:
+            return json_documents(value, Limits.from_env())[0]
+        except InputError:
             return value
     return value
 
@@ -449,9 +493,9 @@ def _previous(config: Mapping[str, Any], source: str) -> tuple[dict[str, Any] | 
         return None, []
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as error:
-            return None, [Problem(origin, "", "", "", f"not valid JSON: {error.msg} at line {error.lineno}")]
+            value = json_documents(value, Limits.from_env())[0]
+        except InputError as error:
+            return None, [Problem(origin, "", "", "", f"not a placement record: {error.message}")]
     if not isinstance(value, Mapping):
         return None, [Problem(origin, "", "", "", "must be a mapping (the record `modelplane plan -o json` writes)")]
     return dict(value), []

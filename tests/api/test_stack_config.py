@@ -255,7 +255,7 @@ def test_manifest_paths_merge_into_the_stack_fleet(tmp_path: Path) -> None:
             "config:\n  a: [\n",
             [
                 "stacks/Pulumi.dev.yaml - -: YAML syntax error at line 3, column 1: "
-                "expected the node content, but found '<stream end>' (while parsing a flow node)"
+                "did not find expected node content (while parsing a flow node)"
             ],
             id="syntax",
         ),
@@ -273,10 +273,16 @@ def test_unreadable_stack_file(tmp_path: Path, stack_file: str | None, expected:
     assert problems(lambda: load_stack(tmp_path, "dev")) == expected
 
 
-def test_stack_file_without_config_is_an_empty_fleet(tmp_path: Path) -> None:
+NOTHING_FOUND = (
+    "no Modelplane objects found (InferenceClass, InferenceCluster, ModelDeployment, ModelCache, ModelService, "
+    "ModelEndpoint, InferenceGateway)"
+)
+
+
+def test_a_stack_file_without_fleet_objects_is_a_problem_not_an_empty_fleet(tmp_path: Path) -> None:
     (tmp_path / "stacks").mkdir()
     (tmp_path / SOURCE).write_text("encryptionsalt: v1:abc\n")
-    assert load_stack(tmp_path, "dev") == StackInputs(Fleet(), None, {})
+    assert problems(lambda: load_stack(tmp_path, "dev")) == [f"{SOURCE} - -: {NOTHING_FOUND}"]
 
 
 @pytest.mark.parametrize(
@@ -295,7 +301,11 @@ def test_previous_placement(value: Any, previous: dict[str, Any] | None) -> None
 @pytest.mark.parametrize(
     ("value", "problem"),
     [
-        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
+        (
+            "{not json",
+            "not a placement record: JSON syntax error at line 1, column 2: "
+            "Expecting property name enclosed in double quotes",
+        ),
         ("[1, 2]", "must be a mapping (the record `modelplane plan -o json` writes)"),
         (["a"], "must be a mapping (the record `modelplane plan -o json` writes)"),
     ],
@@ -327,4 +337,4 @@ def test_the_stack_file_is_where_pulumi_keeps_it(
     assert stack_source(tmp_path, stack) == expected
     (tmp_path / expected).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / expected).write_text("encryptionsalt: v1:abc\n")
-    assert load_stack(tmp_path, stack) == StackInputs(Fleet(), None, {})
+    assert problems(lambda: load_stack(tmp_path, stack)) == [f"{expected} - -: {NOTHING_FOUND}"]
