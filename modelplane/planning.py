@@ -10,6 +10,7 @@ from modelplane import collector
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import Fleet
 from modelplane.api.loading import fleet_from_stack_config, previous_from_config
+from modelplane.api.record import record_problems
 from modelplane.compose.routing import service_backends
 from modelplane.scheduling.placement import Placement, RecordError, replicas_from_record, to_record
 from modelplane.scheduling.scheduler import schedule
@@ -19,7 +20,11 @@ from modelplane.scheduling.validation import semantic_problems
 def plan(
     fleet: Fleet, previous: Mapping[str, Any] | None = None, *, explain: bool = False, source: str = "previous"
 ) -> Placement:
-    """Schedule the fleet, keeping what the previous record placed where it still fits."""
+    """Schedule the fleet, keeping what the previous record placed where it still fits; a record out of its bounds
+    (types, ranges, replicas per deployment) is an input problem, found before the scheduler sees it."""
+    problems = record_problems(previous, Origin(source))
+    if problems:
+        raise InvalidInputError(problems)
     with collector.paused():
         try:
             replicas = replicas_from_record(previous)

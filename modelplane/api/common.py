@@ -10,6 +10,10 @@ from pydantic.alias_generators import to_camel
 
 API_VERSION = "modelplane.ai/v1alpha1"
 RESERVED_PREFIX = "modelplane.ai/"
+# Kubernetes integer types: replicas and counts are int32, DRA device attribute ints are int64.
+INT32_MAX = 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_LABEL_VALUE = 63
 
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
@@ -17,7 +21,8 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 class ApiModel(BaseModel):
-    """Base of every API object: camelCase on the wire, unknown fields rejected (a typo must never pass)."""
+    """Base of every API object: camelCase on the wire, unknown fields rejected (a typo must never pass), and no
+    coercion (`replicas: "3"` or `gpuPacking: "yes"` is an error, as the Kubernetes API server makes it)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -25,23 +30,31 @@ class ApiModel(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        strict=True,
     )
+
+
+def shown(value: str) -> str:
+    """`value` quoted for a message, cut to 64 characters: an input string may be as long as the limits allow."""
+    return repr(value if len(value) <= 64 else f"{value[:61]}...")
 
 
 def label_key_problem(key: str) -> str | None:
     """Why `key` is not a valid Kubernetes label/annotation key, or None."""
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        return f"key {key!r}: prefix must be a DNS subdomain of at most 253 characters"
+        return f"key {shown(key)}: prefix must be a DNS subdomain of at most 253 characters"
     if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return f"key {key!r}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        return f"key {shown(key)}: name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
     return None
 
 
 def label_value_problem(value: str) -> str | None:
     """Why `value` is not a valid Kubernetes label value, or None."""
-    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-        return f"value {value!r}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    if value and (len(value) > MAX_LABEL_VALUE or not _LABEL_NAME.match(value)):
+        return (
+            f"value {shown(value)}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+        )
     return None
 
 
@@ -49,7 +62,7 @@ def check_labels(labels: dict[str, str], *, user: bool) -> dict[str, str]:
     """Validate label keys and values; user-supplied labels may not use the reserved prefix."""
     for key, value in labels.items():
         if user and key.startswith(RESERVED_PREFIX):
-            raise ValueError(f"key {key!r}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
+            raise ValueError(f"key {shown(key)}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
         problem = label_key_problem(key) or label_value_problem(value)
         if problem:
             raise ValueError(problem)
@@ -60,19 +73,21 @@ def check_annotation_keys(annotations: dict[str, str]) -> dict[str, str]:
     """Annotation keys follow label-key syntax and may not use the reserved prefix; values are free text."""
     for key, value in annotations.items():
         if key.startswith(RESERVED_PREFIX):
-            raise ValueError(f"key {key!r}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
+            raise ValueError(f"key {shown(key)}: the {RESERVED_PREFIX} prefix is reserved for Modelplane")
         problem = label_key_problem(key)
         if problem:
             raise ValueError(problem)
         if len(value) > 8192:
-            raise ValueError(f"annotation {key!r}: value longer than 8192 characters")
+            raise ValueError(f"annotation {shown(key)}: value longer than 8192 characters")
     return annotations
 
 
 def check_dns_label(value: str) -> str:
-    """A name that becomes part of Kubernetes object names must be a DNS-1123 label."""
-    if not _DNS_LABEL.match(value):
-        raise ValueError(f"{value!r} must be a DNS label: lowercase alphanumerics and '-', alphanumeric at both ends")
+    """A name that becomes part of Kubernetes object names (or is a Namespace) must be a DNS-1123 label."""
+    if len(value) > MAX_LABEL_VALUE or not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{shown(value)} must be a DNS label: at most 63 lowercase alphanumerics and '-', alphanumeric at both ends"
+        )
     return value
 
 
@@ -91,7 +106,7 @@ class ObjectMeta(ApiModel):
     @classmethod
     def _name_is_dns(cls, value: str) -> str:
         if not _DNS_SUBDOMAIN.match(value):
-            raise ValueError(f"{value!r} must be a DNS subdomain: lowercase alphanumerics, '-' and '.'")
+            raise ValueError(f"{shown(value)} must be a DNS subdomain: lowercase alphanumerics, '-' and '.'")
         return value
 
     @field_validator("namespace")
@@ -103,6 +118,25 @@ class ObjectMeta(ApiModel):
     @classmethod
     def _labels_valid(cls, value: dict[str, str]) -> dict[str, str]:
         return check_labels(value, user=False)
+
+
+class LabelValueMeta(ObjectMeta):
+    """Metadata of a kind whose name is also a label value on the objects Modelplane composes for it
+    (`modelplane.ai/deployment`, `modelplane.ai/modelcache`): a DNS subdomain of at most 63 characters."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_LABEL_VALUE)]
+
+
+class DnsLabelMeta(ObjectMeta):
+    """Metadata of a kind whose name is a DNS label: an InferenceCluster's name is a label value
+    (`modelplane.ai/cluster`), a render directory, and part of its cloud cluster's name, which allows no dots."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_LABEL_VALUE)]
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_label(cls, value: str) -> str:
+        return check_dns_label(value)
 
 
 class LabelSelector(ApiModel):
@@ -122,7 +156,7 @@ class LabelSelector(ApiModel):
 class LocalRef(ApiModel):
     """A reference by name to an object in the same namespace."""
 
-    name: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
 
 
 SpecT = TypeVar("SpecT", bound=ApiModel)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelplane.api.common import ApiModel, Resource
+from modelplane.api.common import INT64_MAX, INT64_MIN, ApiModel, Resource
 
 Provider = Literal["GKE", "EKS", "AKS", "Nebius", "Vultr"]
 
@@ -18,26 +18,26 @@ class Accelerator(ApiModel):
 
 class GkeProvisioning(ApiModel):
     machine_type: Annotated[str, Field(min_length=1)]
-    disk_size_gb: Annotated[int, Field(ge=10)] = 100
+    disk_size_gb: Annotated[int, Field(ge=10, le=65536)] = 100
     accelerator: Accelerator
 
 
 class EksProvisioning(ApiModel):
     instance_type: Annotated[str, Field(min_length=1)]
-    disk_size_gb: Annotated[int, Field(ge=10)] = 100
+    disk_size_gb: Annotated[int, Field(ge=10, le=65536)] = 100
     accelerator: Accelerator
 
 
 class AksProvisioning(ApiModel):
     vm_size: Annotated[str, Field(min_length=1)]
-    disk_size_gb: Annotated[int, Field(ge=10)] = 100
+    disk_size_gb: Annotated[int, Field(ge=10, le=65536)] = 100
     accelerator: Accelerator
 
 
 class NebiusProvisioning(ApiModel):
     platform: Annotated[str, Field(min_length=1, max_length=63)]
     preset: Annotated[str, Field(min_length=1, max_length=63)]
-    disk_size_gb: Annotated[int, Field(ge=10)] = 100
+    disk_size_gb: Annotated[int, Field(ge=10, le=65536)] = 100
     drivers_preset: Annotated[str, Field(min_length=1, max_length=63)] = "cuda13.0"
     accelerator: Accelerator
 
@@ -71,7 +71,7 @@ class AttributeValue(ApiModel):
     string: Annotated[str, Field(max_length=253)] | None = None
     version: Annotated[str, Field(max_length=32)] | None = None
     bool_: bool | None = Field(default=None, alias="bool")
-    int_: int | None = Field(default=None, alias="int")
+    int_: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)] | None = Field(default=None, alias="int")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> AttributeValue:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelplane.api.common import ApiModel, Resource
+from modelplane.api.common import ApiModel, DnsLabelMeta, Resource
 
 Source = Literal["GKE", "EKS", "AKS", "Nebius", "Vultr", "Existing"]
 TaintEffect = Literal["NoSchedule", "NoExecute"]
@@ -20,6 +20,10 @@ CACHE_STORAGE_CLASSES = {
     "AKS": "modelplane-rwx-fs",
     "Nebius": "modelplane-rwx-fs",
 }
+# Nodes per pool: the bound of Modelplane's own cluster XRDs (GKE/EKS/AKS/Vultr node pools: nodeCount, minNodeCount
+# and maxNodeCount at most 1000), which also keeps the planner's per-node ledger bounded.
+MAX_POOL_NODES = 1000
+NodeCount = Annotated[int, Field(ge=0, le=MAX_POOL_NODES)]
 
 
 class Credentials(ApiModel):
@@ -128,9 +132,9 @@ class NodePool(ApiModel):
 
     name: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
     class_name: Annotated[str, Field(min_length=1, max_length=253)]
-    node_count: Annotated[int, Field(ge=0)] = 1
-    min_node_count: Annotated[int, Field(ge=0)] | None = None
-    max_node_count: Annotated[int, Field(ge=1)] | None = None
+    node_count: NodeCount = 1
+    min_node_count: NodeCount | None = None
+    max_node_count: Annotated[int, Field(ge=1, le=MAX_POOL_NODES)] | None = None
     zones: list[str] = Field(default_factory=list)
     capacity_block: CapacityBlock | None = None
     fabric: Fabric | None = None
@@ -142,9 +146,12 @@ class NodePool(ApiModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> NodePool:
-        bounded = self.max_node_count is not None and self.min_node_count is not None
-        if bounded and self.min_node_count > self.max_node_count:  # type: ignore[operator]
+        if self.max_node_count is None:
+            return self
+        if self.min_node_count is not None and self.min_node_count > self.max_node_count:
             raise ValueError("minNodeCount must not exceed maxNodeCount")
+        if self.node_count > self.max_node_count:
+            raise ValueError(f"nodeCount {self.node_count} must not exceed maxNodeCount {self.max_node_count}")
         return self
 
 
@@ -189,6 +196,7 @@ _FABRIC_SOURCES = {"EFA": ("EKS",), "InfiniBand": ("AKS", "Nebius")}
 
 class InferenceCluster(Resource[InferenceClusterSpec]):
     kind: Literal["InferenceCluster"] = "InferenceCluster"
+    metadata: DnsLabelMeta
 
     @property
     def cache_storage_class(self) -> str | None:

@@ -30,7 +30,7 @@ class InferenceGatewaySpec(ApiModel):
     traefik: Traefik | None = None
     # Beyond Modelplane: the InferenceCluster this gateway runs on, so a fleet may run one per region.
     # Unset, it runs on the first cluster by name (the plan says so).
-    cluster: str | None = None
+    cluster: Annotated[str, Field(min_length=1, max_length=63)] | None = None
 
     @model_validator(mode="after")
     def _traefik_block(self) -> InferenceGatewaySpec:

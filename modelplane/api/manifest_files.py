@@ -40,4 +40,3 @@ def contained(path: Path, roots: tuple[Path, ...]) -> Path:
             f"allow other directories with {MANIFEST_ROOTS_ENV}=DIR[{os.pathsep}DIR...]"
         )
     return resolved
-

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from modelplane.api.common import ApiModel, LabelSelector, NamespacedResource
+from modelplane.api.common import ApiModel, LabelSelector, LabelValueMeta, NamespacedResource
 
 
 class AuthSecret(ApiModel):
@@ -35,3 +35,4 @@ class ModelCacheSpec(ApiModel):
 
 class ModelCache(NamespacedResource[ModelCacheSpec]):
     kind: Literal["ModelCache"] = "ModelCache"
+    metadata: LabelValueMeta

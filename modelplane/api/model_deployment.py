@@ -7,13 +7,16 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from modelplane.api.common import (
+    INT32_MAX,
     ApiModel,
     LabelSelector,
+    LabelValueMeta,
     LocalRef,
     NamespacedResource,
     check_annotation_keys,
     check_dns_label,
     check_labels,
+    shown,
 )
 
 Role = Literal["Standalone", "Leader", "Worker"]
@@ -74,7 +77,7 @@ class PodSpec(ApiModel):
     @classmethod
     def _engine_container(cls, value: list[Container]) -> list[Container]:
         if value[0].name != ENGINE_CONTAINER:
-            raise ValueError(f"the container must be named {ENGINE_CONTAINER!r}, not {value[0].name!r}")
+            raise ValueError(f"the container must be named {ENGINE_CONTAINER!r}, not {shown(value[0].name)}")
         return value
 
     @property
@@ -256,12 +259,13 @@ class DeploymentTemplate(ApiModel):
 
 class ModelDeploymentSpec(ApiModel):
     # Beyond Modelplane v0.3: 0 parks a deployment (scale to zero) and there is no cap of 10.
-    replicas: Annotated[int, Field(ge=0)]
+    replicas: Annotated[int, Field(ge=0, le=INT32_MAX)]
     template: DeploymentTemplate
 
 
 class ModelDeployment(NamespacedResource[ModelDeploymentSpec]):
     kind: Literal["ModelDeployment"] = "ModelDeployment"
+    metadata: LabelValueMeta
 
     @property
     def engines(self) -> list[Engine]:

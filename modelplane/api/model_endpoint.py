@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
-from modelplane.api.common import ApiModel, NamespacedResource
+from modelplane.api.common import ApiModel, NamespacedResource, shown
 
 
 class ModelEndpointSpec(ApiModel):
-    url: Annotated[str, Field(min_length=1)]
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
     rewrite_path: str | None = None
 
     @field_validator("url")
@@ -21,9 +21,9 @@ class ModelEndpointSpec(ApiModel):
             parts = urlsplit(value)
             port = parts.port
         except ValueError as error:
-            raise ValueError(f"invalid url {value!r}: {error}") from None
+            raise ValueError(f"invalid url {shown(value)}: {error}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"invalid url {value!r}: needs http:// or https:// and a host")
+            raise ValueError(f"invalid url {shown(value)}: needs http:// or https:// and a host")
         del port
         return value
 

@@ -6,14 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from modelplane.api.common import ApiModel, LabelSelector, LocalRef, NamespacedResource
+from modelplane.api.common import INT32_MAX, ApiModel, LabelSelector, LocalRef, NamespacedResource
 
 
 class ServiceEndpoint(ApiModel):
     weight: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     selector: LabelSelector
     # Beyond Modelplane: failover tiers. Traffic goes to the lowest priority value that has endpoints.
-    priority: Annotated[int, Field(ge=0)] = 0
+    priority: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
 
 
 class ModelServiceSpec(ApiModel):

@@ -18,6 +18,9 @@ from modelplane.scheduling.cel import CelCompileError, compile_selector
 from modelplane.scheduling.quantity import Quantity, QuantityError
 from modelplane.scheduling.semver import Semver, SemverError
 
+# No Kubernetes quantity may be larger in magnitude (resource.Quantity); a capacity beyond it is meaningless.
+_MAX_QUANTITY = Quantity.parse(str(2**63 - 1))
+
 
 def load_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> StackInputs:
     """Manifest paths and/or a stack (paths merged into its fleet), semantically checked; what plan and render read."""
@@ -60,10 +63,16 @@ def _selector_errors(deployment: ModelDeployment) -> Iterator[tuple[str, CelComp
 def _device_errors(inference_class: InferenceClass) -> Iterator[tuple[str, str]]:
     for index, device in enumerate(inference_class.spec.devices):
         for name, capacity in sorted(device.capacity.items()):
+            path = format_path(("spec", "devices", index, "capacity", name, "value"))
             try:
-                Quantity.parse(capacity.value)
+                quantity = Quantity.parse(capacity.value)
             except QuantityError as error:
-                yield format_path(("spec", "devices", index, "capacity", name, "value")), str(error)
+                yield path, str(error)
+                continue
+            if quantity.sign() < 0:
+                yield path, f"capacity {capacity.value!r} must not be negative"
+            elif quantity.compare_to(_MAX_QUANTITY) > 0:
+                yield path, f"capacity {capacity.value!r} is larger than any Kubernetes quantity (2^63-1)"
         for name, attribute in sorted(device.attributes.items()):
             if attribute.version is None:
                 continue

@@ -150,4 +150,4 @@ def test_a_config_record_that_is_not_json_stops_the_program_with_the_problem() -
     config["modelplane:placement"] = "{not json"
     result = run(config, "dev")
     assert isinstance(result.error, ProgramError) and "not a placement record" in str(result.error)
-    assert any("not valid JSON" in line for line in result.messages("error"))
+    assert any("JSON syntax error at line 1, column 2" in line for line in result.messages("error"))

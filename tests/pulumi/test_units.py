@@ -145,7 +145,6 @@ def test_aws_dranet_chart_tolerates_the_gpu_taint() -> None:
         ({"nodeCount": 2}, Scaling(2, 2, 2)),
         ({"nodeCount": 1, "maxNodeCount": 4}, Scaling(0, 4, 1)),
         ({"nodeCount": 0, "minNodeCount": 1, "maxNodeCount": 3}, Scaling(1, 3, 1)),
-        ({"nodeCount": 9, "maxNodeCount": 3}, Scaling(0, 3, 3)),
         ({"nodeCount": 0}, Scaling(0, 1, 0)),
     ],
 )
