@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
-import yaml
 
+from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.loading import StackInputs
 from modelplane.scheduling.validation import load_inputs
@@ -36,12 +35,20 @@ def read_previous(path: Path | None, default: dict[str, Any] | None) -> dict[str
     if path is None:
         return default
     try:
-        loaded = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        fail([str(Problem(Origin(str(path)), "", "", "", f"cannot read the previous placement: {error}"))])
-    if not isinstance(loaded, dict):
-        fail([str(Problem(Origin(str(path)), "", "", "", "not a placement record (expected a JSON object)"))])
-    return loaded
+        limits = Limits.from_env()
+        text = read_text(path, limits)
+        documents = json_documents(text, limits) if path.suffix == ".json" else yaml_documents(text, limits)
+    except OSError as error:
+        fail([_problem(path, f"cannot read the previous placement: {error.strerror or error}")])
+    except InputError as error:
+        fail([_problem(path, f"cannot read the previous placement: {error}")])
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        fail([_problem(path, "not a placement record (expected one JSON object)")])
+    return documents[0]
+
+
+def _problem(path: Path, message: str) -> str:
+    return str(Problem(Origin(str(path)), "", "", "", message))
 
 
 def notice(lines: tuple[str, ...] | list[str]) -> None:

@@ -12,6 +12,7 @@ from modelplane.cli.app import app
 from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous
 from modelplane.cli.plan import PathsArg, PreviousOpt, ProjectOpt, StackOpt
 from modelplane.compose.fleet import compose_fleet
+from modelplane.compose.outdir import OutputError
 from modelplane.compose.render import write
 from modelplane.planning import plan as make_plan
 
@@ -45,7 +46,10 @@ def render(
     composition = compose_fleet(inputs.fleet, placement, gateway_addresses=addresses)
     notice(placement.notices)
     notice(composition.notices)
-    written = write(composition, out)
+    try:
+        written = write(composition, out)
+    except OutputError as error:
+        fail([str(Problem(Origin(f"--out {out}"), "", "", "", f"{error}; nothing was changed"))])
     typer.echo(f"wrote {len(written)} files for {len(composition.clusters())} cluster(s) to {out}")
 
 

@@ -10,17 +10,15 @@ Every document starts with a `# <owner kind> <owner>` comment, so a diff or a gr
 per namespace, not per object: file creation dominated a 1,000-cluster render (30,000 objects, about 3 s just to
 create the files on a cloud VM's disk), and kubectl applies a multi-document file in order. `_cluster.yaml` sorts
 before namespace files that start with a letter, so kubectl creates Namespaces first. Bytes are deterministic:
-field order as composed, documents in bundle order. Every cluster directory carries a marker file; a new render
-removes the marked directories of the previous one (a cluster that left the fleet leaves nothing behind) and
-nothing else in DIR.
+field order as composed, documents in bundle order. Every cluster directory carries a marker file listing
+what it wrote; a new render replaces the marked directories of the previous one (a cluster that left the fleet
+leaves nothing behind) and nothing else in DIR, atomically per entry (see modelplane.compose.outdir).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,30 +28,25 @@ import yaml
 from modelplane.compose.cache import SecretSpec
 from modelplane.compose.common import Manifest
 from modelplane.compose.fleet import Bundle, Composition
+from modelplane.compose.outdir import MARKER, marker_text, replace_render
 
-MARKER = ".modelplane-render"
 CLUSTER_SCOPED = "_cluster"
 SECRETS_FILE = "SECRETS.txt"
-WRITERS = 8
+# The first line of SECRETS.txt: how a re-render knows the file is its own to replace.
+SECRETS_HEADER = "# Secrets the rendered manifests reference. Create each on its cluster after applying the cluster's"
 
 
 def write(composition: Composition, out: Path) -> list[Path]:
-    """Replace the previous render in `out`; returns the files written, relative to `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    for old in sorted(out.iterdir()):
-        if (old / MARKER).is_file():
-            shutil.rmtree(old)
-    (out / SECRETS_FILE).unlink(missing_ok=True)
+    """Replace the previous render in `out`; returns the files written, relative to `out`. Raises OutputError
+    (nothing changed) when `out` holds anything the previous render did not write where this one writes."""
     contents: dict[Path, str] = {}
     for cluster in composition.clusters():
-        (out / cluster).mkdir()
-        contents[Path(cluster, MARKER)] = "Written by `modelplane render`; replaced on every render.\n"
-        contents.update(cluster_files(cluster, composition.for_cluster(cluster)))
+        files = cluster_files(cluster, composition.for_cluster(cluster))
+        contents[Path(cluster, MARKER)] = marker_text([path.relative_to(cluster).as_posix() for path in files])
+        contents.update(files)
     if composition.secrets:
         contents[Path(SECRETS_FILE)] = secrets_text(composition.secrets)
-    # Creating many small files is I/O-bound; threads overlap it (the bytes do not depend on the order).
-    with ThreadPoolExecutor(WRITERS) as pool:
-        list(pool.map(lambda path: (out / path).write_text(contents[path]), contents))
+    replace_render(out, contents, (SECRETS_FILE, SECRETS_HEADER))
     return [path for path in contents if path.name != MARKER]
 
 
@@ -71,7 +64,7 @@ def cluster_files(cluster: str, bundles: list[Bundle]) -> dict[Path, str]:
 def secrets_text(secrets: tuple[SecretSpec, ...]) -> str:
     """Which Secret to create on which cluster, and how; the values stay with you (`render` never holds them)."""
     lines = [
-        "# Secrets the rendered manifests reference. Create each on its cluster after applying the cluster's",
+        SECRETS_HEADER,
         "# _cluster.yaml (it creates the namespaces) and before the rest; the value is the one Pulumi reads from",
         "# secret stack config `modelplane:<config key>`. Commands assume a kubectl context named after the cluster.",
     ]

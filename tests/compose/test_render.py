@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelplane.compose.fleet import compose_fleet
+from modelplane.compose.outdir import OutputError
 from modelplane.compose.render import MARKER, SECRETS_FILE, dump, write
 from tests.compose.fixtures import ADDRESSES, rich_fleet, rich_placement
 
@@ -74,11 +76,17 @@ def test_rerender_replaces_only_its_own_directories(tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
     render(tmp_path)
-    (tmp_path / "eks-a" / "stale.yaml").write_text("stale")
-    render(tmp_path)
     assert not (tmp_path / "gone-cluster").exists()
-    assert not (tmp_path / "eks-a" / "stale.yaml").exists()
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+
+
+def test_a_file_the_render_did_not_write_stops_the_rerender_and_nothing_changes(tmp_path: Path) -> None:
+    render(tmp_path)
+    (tmp_path / "eks-a" / "notes.md").write_text("mine")
+    before = tree(tmp_path)
+    with pytest.raises(OutputError, match=r"^eks-a/notes.md was not written by modelplane render"):
+        render(tmp_path)
+    assert tree(tmp_path) == before
 
 
 def test_secrets_file_names_secrets_not_values(tmp_path: Path) -> None:
@@ -94,9 +102,18 @@ def test_secrets_file_names_secrets_not_values(tmp_path: Path) -> None:
 
 
 def test_no_secrets_no_secrets_file(tmp_path: Path) -> None:
-    (tmp_path / SECRETS_FILE).write_text("old")
+    render(tmp_path)
     write(compose_fleet(replace(rich_fleet(), caches={}), rich_placement()), tmp_path)
     assert not (tmp_path / SECRETS_FILE).exists()
+
+
+def test_a_secrets_file_the_render_did_not_write_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / SECRETS_FILE).write_text("mine")
+    write(compose_fleet(replace(rich_fleet(), caches={}), rich_placement()), tmp_path)
+    assert (tmp_path / SECRETS_FILE).read_text() == "mine"
+    with pytest.raises(OutputError, match=r"^SECRETS.txt was not written by modelplane render"):
+        render(tmp_path)
+    assert (tmp_path / SECRETS_FILE).read_text() == "mine"
 
 
 def test_dump_is_plain_block_yaml() -> None:
