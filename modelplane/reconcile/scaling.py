@@ -16,6 +16,7 @@ from modelplane.reconcile.stackfiles import (
     DEPLOYMENTS_KEY,
     PLACEMENT_KEY,
     StackDocument,
+    StackFileError,
     parse_placement,
     stack_file,
     stack_file_lock,
@@ -68,21 +69,32 @@ class ScaleResult:
         return self.previous != self.replicas
 
 
-def _deployment_spec(doc: StackDocument, deployment: str) -> Any:
+def _deployment_spec(doc: StackDocument, deployment: str) -> Mapping[str, Any]:
     deployments = doc.config.get(DEPLOYMENTS_KEY)
     spec = deployments.get(deployment) if isinstance(deployments, Mapping) else None
     if not isinstance(spec, Mapping):
-        known = ", ".join(sorted(deployments)) if isinstance(deployments, Mapping) else "none"
+        known = ", ".join(sorted(map(str, deployments))[:20]) if isinstance(deployments, Mapping) else "none"
         raise UnknownDeploymentError(
-            f"stack file {doc.path} declares no deployment '{deployment}' under {DEPLOYMENTS_KEY} (known: {known})"
+            f"stack file {doc.path} declares no deployment {deployment[:64]!r} under {DEPLOYMENTS_KEY} (known: {known})"
         )
     return spec
+
+
+def _declared_replicas(spec: Mapping[str, Any]) -> int | None:
+    """The replicas a deployment declares (None when unset or not a whole number: the plan reports that)."""
+    value = spec.get("replicas")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def read_replicas(project_dir: Path, stack: str, deployment: str) -> int:
     """The replicas the stack config declares for a deployment (1 when unset, as in Modelplane)."""
     spec = _deployment_spec(StackDocument.load(stack_file(project_dir, stack)), deployment)
-    return int(spec.get("replicas", 1))
+    if "replicas" not in spec:
+        return 1
+    replicas = _declared_replicas(spec)
+    if replicas is None:
+        raise StackFileError(f"{DEPLOYMENTS_KEY}.{deployment}.replicas is not a whole number")
+    return replicas
 
 
 def scale_deployment(
@@ -96,7 +108,9 @@ def scale_deployment(
 ) -> ScaleResult:
     """The edit of ``pulumi config set --path 'modelplane:deployments.<name>.replicas' N``, validated first.
 
-    Raises ``UnknownDeploymentError`` or ``PlanRejectedError`` with the file untouched.
+    Everything is checked before anything is written: the edit itself (in place, only that value's text), the
+    placement record, the new plan. Raises ``UnknownDeploymentError``, ``StackFileError`` or ``PlanRejectedError``
+    with the file untouched.
     """
     if replicas < 0:
         raise PlanRejectedError([f"replicas must be >= 0, got {replicas}"])
@@ -104,16 +118,18 @@ def scale_deployment(
     with stack_file_lock(path):
         doc = StackDocument.load(path)
         spec = _deployment_spec(doc, deployment)
-        previous = spec.get("replicas")
-        spec["replicas"] = replicas
-        config = doc.plain_config()
+        previous = _declared_replicas(spec)
+        edited = doc.with_value((DEPLOYMENTS_KEY, deployment, "replicas"), replicas)
         record = planner(
-            config, project_dir=project_dir, source=str(path), previous=parse_placement(config.get(PLACEMENT_KEY))
+            edited.config,
+            project_dir=project_dir,
+            source=str(path),
+            previous=parse_placement(edited.config.get(PLACEMENT_KEY)),
         )
-        _require_placed(record, deployment, config, allow_unplaced)
-        if previous != replicas:
-            doc.save()
-    return ScaleResult(stack, deployment, None if previous is None else int(previous), replicas, record)
+        _require_placed(record, deployment, edited.config, allow_unplaced)
+        if edited.text != doc.text:
+            edited.save()
+    return ScaleResult(stack, deployment, previous, replicas, record)
 
 
 def _require_placed(record: Mapping[str, Any], deployment: str, config: Mapping[str, Any], allow: bool) -> None:
