@@ -308,23 +308,19 @@ class _Reader:
 
     def read_stack_object(self, model: type[Resource], name: str, fields: Any, origin: Origin) -> None:
         """Turn one stack config entry into the document a manifest would hold, then validate it."""
-        fields = {} if fields is None else fields
-        metadata = (fields.get("metadata") or {}) if isinstance(fields, Mapping) else None
-        if not isinstance(metadata, Mapping):
+        data = _stack_document(model, name, fields)
+        if data is None:
             data = {"metadata": {"name": name}}
             path = "metadata" if isinstance(fields, Mapping) else ""
             self.problems.append(_object_problem(model, data, origin, path, "must be a mapping"))
             self.failed.add(_identity(model, data))
             return
-        spec = {key: value for key, value in fields.items() if key != "metadata"}
-        data = {"apiVersion": API_VERSION, "kind": _kind(model), "metadata": {**metadata, "name": name}, "spec": spec}
-        if "name" in metadata:
+        if isinstance(fields, Mapping) and "name" in (fields.get("metadata") or {}):
             message = "not allowed: the name is the key of the entry"
             self.problems.append(_object_problem(model, data, origin, "metadata.name", message))
         # Never validate a `secure:` value: pydantic would echo the ciphertext, and it is not a fleet field.
-        secure = [format_path(path) for path in _secure_paths(data, ())]
-        for path in secure:
-            self.problems.append(_object_problem(model, data, origin, path, f"secrets belong under {SECRETS_KEY}"))
+        secure = _secure_problems(model, data, origin)
+        self.problems.extend(secure)
         if secure:
             self.failed.add(_identity(model, data))
         else:
@@ -357,6 +353,44 @@ class _Reader:
         hidden = {_not_found_message(*identity) for identity in self.failed}
         self.problems.extend(problem for problem in fleet.reference_problems() if problem.message not in hidden)
         return fleet
+
+
+def secret_problems(config: Mapping[str, Any], source: str) -> list[Problem]:
+    """Every `secure:` value inside the fleet keys of a stack file's config, reported exactly as `plan` reports it
+    (the Pulumi program, which only sees decrypted values, asks this of the stack file on disk)."""
+    problems = []
+    for key, kind in OBJECT_KEYS.items():
+        value = config.get(key)
+        for name in sorted(value, key=str) if isinstance(value, Mapping) else []:
+            model = KINDS[kind]
+            data = _stack_document(model, str(name), value[name])
+            if data is not None:
+                problems.extend(_secure_problems(model, data, Origin(_config_path(f"{source}:{key}", str(name)))))
+    for key in (MANIFESTS_KEY, SCHEDULING_KEY):
+        if next(_secure_paths(config.get(key), ()), None) is not None:
+            problems.append(Problem(Origin(f"{source}:{key}"), "", "", "", f"secrets belong under {SECRETS_KEY}"))
+    return problems
+
+
+def stack_file_secret_problems(project_dir: Path, stack: str) -> list[Problem]:
+    """`secret_problems` of the stack's settings file (none when it cannot be read: other problems say why)."""
+    source = stack_source(project_dir, stack)
+    return secret_problems(_Reader().read_stack_file(project_dir / source, source), source)
+
+
+def _stack_document(model: type[Resource], name: str, fields: Any) -> dict[str, Any] | None:
+    """The manifest document a stack config entry stands for; None when its fields or metadata are no mapping."""
+    fields = {} if fields is None else fields
+    metadata = (fields.get("metadata") or {}) if isinstance(fields, Mapping) else None
+    if not isinstance(metadata, Mapping):
+        return None
+    spec = {key: value for key, value in fields.items() if key != "metadata"}
+    return {"apiVersion": API_VERSION, "kind": _kind(model), "metadata": {**metadata, "name": name}, "spec": spec}
+
+
+def _secure_problems(model: type[Resource], data: Mapping[str, Any], origin: Origin) -> list[Problem]:
+    message = f"secrets belong under {SECRETS_KEY}"
+    return [_object_problem(model, data, origin, format_path(path), message) for path in _secure_paths(data, ())]
 
 
 def single_document(path: Path, limits: Limits) -> Any:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 
-from modelplane.api.errors import InvalidInputError
+from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import Fleet
-from modelplane.api.loading import previous_from_config
+from modelplane.api.loading import SECRETS_KEY, previous_from_config, stack_file_secret_problems
 from modelplane.components.placement_memory import merge_records, normalise
 from modelplane.components.secrets import SecretRef, SecretStore
 from modelplane.compose.fleet import Composition, compose_fleet
@@ -139,8 +140,25 @@ def plan_or_fail(fleet: Fleet, previous: Mapping[str, Any] | None, source: str) 
         raise reported(error, "the previous placement record is invalid") from None
 
 
+def refuse_secrets() -> None:
+    """A `secure:` value inside the fleet's config stops the program as it stops `plan`.
+
+    The engine hands the program decrypted values; it marks a key secret when anything inside it was `secure:`.
+    Which field that was, only the stack file knows: its problems are `plan`'s own lines. Without the file (config
+    from elsewhere, e.g. an environment), the key itself is named.
+    """
+    secret = [key for key in (f"modelplane:{name}" for name in FLEET_KEYS) if is_config_secret(key)]
+    if not secret:
+        return
+    on_disk = stack_file_secret_problems(Path.cwd(), pulumi.get_stack())
+    message = f"a secret value; secrets belong under {SECRETS_KEY}"
+    problems = on_disk or [Problem(Origin(f"stack {pulumi.get_stack()}:{key}"), "", "", "", message) for key in secret]
+    raise reported(InvalidInputError(problems), f"{len(problems)} problem(s) in the stack config")
+
+
 async def plan_fleet(settings: Settings, config: pulumi.Config) -> Plan:
     """`all`/`fleet`: plan from the config record, recovering deployments it lacks from this stack's last outputs."""
+    refuse_secrets()
     # Raw config text (structured values arrive as JSON): the loader parses it and reports bad JSON as a problem.
     raw = {f"modelplane:{key}": value for key in (*FLEET_KEYS, "placement") if (value := config.get(key)) is not None}
     source = f"stack {pulumi.get_stack()}"
