@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
@@ -27,7 +28,11 @@ _YAML = "tag:yaml.org,2002:"
 _STR, _MERGE, _TIMESTAMP, _VALUE = (f"{_YAML}{name}" for name in ("str", "merge", "timestamp", "value"))
 _COLLECTION_TAGS = frozenset({None, "!", f"{_YAML}map", f"{_YAML}seq"})
 # Scalars built by PyYAML's own constructors (the rules of YAML 1.1 that kubectl's decoder also follows).
-_BUILT = frozenset(f"{_YAML}{name}" for name in ("int", "float", "bool", "null"))
+_INT, _FLOAT, _BOOL, _NULL = (f"{_YAML}{name}" for name in ("int", "float", "bool", "null"))
+_BUILT = frozenset({_INT, _FLOAT, _BOOL, _NULL})
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+_INT_DIGITS = 4000  # Python converts at most 4,300 digits
+_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
 # go-yaml keeps an untagged timestamp as the string it was written as; so do we (strict models want strings).
 _AS_TEXT = frozenset({_STR, _TIMESTAMP, _VALUE})
 _RESOLVER = yaml.resolver.Resolver()
@@ -44,7 +49,7 @@ class Limits:
     documents: int = 20_000
     depth: int = 64
     string_length: int = 2**20
-    nodes: int = 4_000_000
+    nodes: int = 1_000_000
     # Replicas of one deployment in a placement record (--previous, modelplane:placement); see modelplane.api.record.
     record_replicas: int = 10_000
 
@@ -310,8 +315,17 @@ class _Builder:
         return value
 
     def built(self, event: events.ScalarEvent, tag: str) -> Any:
+        value = event.value
+        if tag == _INT and _DECIMAL.fullmatch(value) and len(value) <= _INT_DIGITS:
+            return int(value)
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return _BOOLS[value.lower()]
         try:
-            return _CONSTRUCTOR.construct_object(ScalarNode(tag, event.value, event.start_mark, event.end_mark))
+            # The constructor's own method: `construct_object` would remember every node it ever built.
+            construct = _CONSTRUCTOR.yaml_constructors[tag]
+            return construct(_CONSTRUCTOR, ScalarNode(tag, value, event.start_mark, event.end_mark))
         except (ConstructorError, ValueError) as error:  # e.g. an integer of more digits than Python converts
             raise self.fail(event, f"not a valid {tag.removeprefix(_YAML)}: {str(error)[:120]}") from None
 

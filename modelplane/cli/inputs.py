@@ -9,7 +9,7 @@ import typer
 
 from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
 from modelplane.api.errors import InvalidInputError, Origin, Problem
-from modelplane.api.loading import StackInputs
+from modelplane.api.loading import PLACEMENT_KEY, StackInputs, stack_source
 from modelplane.scheduling.validation import load_inputs
 
 EXIT_INVALID = 2
@@ -45,6 +45,13 @@ def read_previous(path: Path | None, default: dict[str, Any] | None) -> dict[str
     if len(documents) != 1 or not isinstance(documents[0], dict):
         fail([_problem(path, "not a placement record (expected one JSON object)")])
     return documents[0]
+
+
+def record_source(previous: Path | None, stack: str | None, project_dir: Path) -> str:
+    """Where the previous placement record came from, as problems name it."""
+    if previous is not None:
+        return str(previous)
+    return f"{stack_source(project_dir, stack)}:{PLACEMENT_KEY}" if stack else "previous"
 
 
 def _problem(path: Path, message: str) -> str:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from modelplane.api.errors import InvalidInputError
 from modelplane.cli.app import app
-from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous
+from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous, record_source
 from modelplane.planning import plan as make_plan
 from modelplane.planning import plan_record
 
@@ -38,7 +38,9 @@ def plan(
     inputs = load_or_exit(list(paths or []), stack, project_dir)
     record_in = read_previous(previous, inputs.previous)
     try:
-        placement = make_plan(inputs.fleet, record_in, explain=explain, source=str(previous or "previous"))
+        placement = make_plan(
+            inputs.fleet, record_in, explain=explain, source=record_source(previous, stack, project_dir)
+        )
     except InvalidInputError as error:
         fail(error.problems)
     notice(placement.notices)

@@ -9,7 +9,7 @@ import typer
 
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.cli.app import app
-from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous
+from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous, record_source
 from modelplane.cli.plan import PathsArg, PreviousOpt, ProjectOpt, StackOpt
 from modelplane.compose.fleet import compose_fleet
 from modelplane.compose.outdir import OutputError
@@ -40,7 +40,7 @@ def render(
     record_in = read_previous(previous, inputs.previous)
     addresses = _addresses(gateway_address or [], set(inputs.fleet.clusters))
     try:
-        placement = make_plan(inputs.fleet, record_in, source=str(previous or "previous"))
+        placement = make_plan(inputs.fleet, record_in, source=record_source(previous, stack, project_dir))
     except InvalidInputError as error:
         fail(error.problems)
     composition = compose_fleet(inputs.fleet, placement, gateway_addresses=addresses)
