@@ -28,9 +28,14 @@ class Problem:
     namespace: str = ""
 
     def __str__(self) -> str:
-        obj = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        obj = f"{_cut(self.namespace)}/{_cut(self.name)}" if self.namespace else _cut(self.name)
         where = f"{self.path}: " if self.path else ""
         return f"{self.origin} {self.kind or '-'} {obj or '-'}: {where}{self.message}"
+
+
+def _cut(name: str) -> str:
+    """A name as written may be as long as the input limits allow; no valid name is longer than 253."""
+    return name if len(name) <= 253 else f"{name[:250]}..."
 
 
 class InvalidInputError(Exception):
