@@ -17,7 +17,14 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from modelplane.api.common import API_VERSION, NamespacedResource, Resource
-from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
+from modelplane.api.documents import (
+    InputError,
+    Limits,
+    collector_paused,
+    json_documents,
+    read_text,
+    yaml_documents,
+)
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import KINDS, Fleet, FleetSettings
 from modelplane.api.manifest_files import (
@@ -95,9 +102,10 @@ def format_path(parts: Iterable[str | int]) -> str:
 def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) -> Fleet:
     """Load manifest files and directories (recursively, `*.yaml`/`*.yml`, sorted) into a Fleet."""
     reader = _Reader()
-    for path in paths:
-        reader.read_path(path, str(path))
-    fleet = reader.fleet(settings)
+    with collector_paused():
+        for path in paths:
+            reader.read_path(path, str(path))
+        fleet = reader.fleet(settings)
     reader.require_objects(", ".join(map(str, paths)) or "<input>")
     return _checked(fleet, reader.problems)
 
@@ -105,8 +113,9 @@ def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) 
 def fleet_from_stack_config(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
     """The Fleet of a stack's `config:` mapping; `source` (e.g. `stacks/Pulumi.dev.yaml`) names it in problems."""
     reader = _Reader()
-    settings = reader.read_config(config, project_dir, source)
-    return _checked(reader.fleet(settings), reader.problems)
+    with collector_paused():
+        fleet = reader.fleet(reader.read_config(config, project_dir, source))
+    return _checked(fleet, reader.problems)
 
 
 def previous_from_config(config: Mapping[str, Any], *, source: str = "stack config") -> dict[str, Any] | None:
@@ -123,6 +132,11 @@ def load_stack(project_dir: Path, stack: str) -> StackInputs:
 
 def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> tuple[StackInputs, list[Problem]]:
     """Read a stack and/or manifest paths (merged into one fleet); return what is valid and every problem, unraised."""
+    with collector_paused():
+        return _collect(paths, stack, project_dir)
+
+
+def _collect(paths: Sequence[Path], stack: str | None, project_dir: Path) -> tuple[StackInputs, list[Problem]]:
     reader = _Reader()
     config: dict[str, Any] = {}
     settings, previous = None, None
@@ -494,16 +508,21 @@ def _structured(value: Any) -> Any:
 
 
 def _secure_paths(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
-    """Where Pulumi `secure:` values (a mapping with the single key `secure`) sit inside `value`."""
-    if isinstance(value, Mapping):
-        if set(value) == {"secure"}:
-            yield path
-            return
-        for key in sorted(value, key=str):
-            yield from _secure_paths(value[key], (*path, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _secure_paths(item, (*path, index))
+    """Where Pulumi `secure:` values (a mapping with the single key `secure`) sit inside `value`, in key order.
+
+    Walked with a stack, not recursion: it runs over every stack config object, and shared (aliased) parts are
+    bounded by the input limits, not by Python's recursion limit.
+    """
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, path)]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, dict):
+            if len(item) == 1 and "secure" in item:
+                yield where
+                continue
+            pending.extend((item[key], (*where, str(key))) for key in sorted(item, key=str, reverse=True))
+        elif isinstance(item, list):
+            pending.extend((item[index], (*where, index)) for index in range(len(item) - 1, -1, -1))
 
 
 def _key_problems(config: Mapping[str, Any], source: str) -> list[Problem]:

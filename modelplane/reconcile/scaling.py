@@ -116,10 +116,10 @@ def scale_deployment(
         raise PlanRejectedError([f"replicas must be >= 0, got {replicas}"])
     path = stack_file(project_dir, stack)
     with stack_file_lock(path):
-        doc = StackDocument.load(path)
+        doc = StackDocument.load(path, edit=(DEPLOYMENTS_KEY, deployment, "replicas"))
         spec = _deployment_spec(doc, deployment)
         previous = _declared_replicas(spec)
-        edited = doc.with_value((DEPLOYMENTS_KEY, deployment, "replicas"), replicas)
+        edited = doc.with_value(replicas)
         record = planner(
             edited.config,
             project_dir=project_dir,

@@ -15,13 +15,19 @@ import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
+from modelplane.api.documents import (
+    InputError,
+    Limits,
+    Location,
+    json_documents,
+    located_documents,
+    read_text,
+    yaml_documents,
+)
 from modelplane.api.loading import stack_config, stack_source
 from modelplane.api.manifest_files import OutsideProjectError, allowed_roots, contained
 from modelplane.api.manifest_files import manifest_files as directory_files
@@ -35,12 +41,12 @@ class StackFileError(Exception):
     """A stack file is missing, unreadable or not shaped like a Pulumi stack file."""
 
 
-def _load_settings(path: Path, limits: Limits | None = None) -> tuple[str, Any]:
-    """(text, the one parsed document) of a settings file; raises StackFileError."""
+def _load_settings(path: Path, locate: tuple[str, ...] = ()) -> tuple[str, Any, Location]:
+    """(text, the one parsed document, where `locate` sits in it) of a settings file; raises StackFileError."""
     try:
-        limits = limits or Limits.from_env()
+        limits = Limits.from_env()
         text = read_text(path, limits)
-        documents = yaml_documents(text, limits, unlimited_strings_at=2)
+        documents, location = located_documents(text, limits, unlimited_strings_at=2, locate=locate)
     except FileNotFoundError:
         raise StackFileError(f"{path}: no such stack file") from None
     except OSError as exc:
@@ -49,7 +55,7 @@ def _load_settings(path: Path, limits: Limits | None = None) -> tuple[str, Any]:
         raise StackFileError(f"{path}: {exc.message}") from None
     if len(documents) > 1:
         raise StackFileError(f"{path}: holds {len(documents)} YAML documents; a settings file holds one")
-    return text, documents[0] if documents else None
+    return text, documents[0] if documents else None, location
 
 
 def _project_settings(project_dir: Path) -> dict[str, Any]:
@@ -73,35 +79,42 @@ def project_virtualenv(project_dir: Path) -> Path | None:
 
 @dataclass(frozen=True)
 class StackDocument:
-    """A stack file as its text and its plain ``config:`` mapping."""
+    """A stack file as its text and its plain ``config:`` mapping, and where the value to edit sits in the text."""
 
     path: Path
     text: str
     config: dict[str, Any]
+    edit: tuple[str, ...] = ()
+    location: Location = field(default_factory=Location)
 
     @classmethod
-    def load(cls, path: Path) -> StackDocument:
-        text, settings = _load_settings(path)
-        return cls(path, text, _config_of(path, settings))
+    def load(cls, path: Path, edit: tuple[str, ...] = ()) -> StackDocument:
+        """Read `path`; `edit` (keys below `config`) is located in the same pass, for `with_value`."""
+        text, settings, location = _load_settings(path, ("config", *edit) if edit else ())
+        return cls(path, text, _config_of(path, settings), edit, location)
 
-    def with_value(self, keys: tuple[str, ...], value: int) -> StackDocument:
-        """The document with ``config.<keys>`` set to ``value``, only that value's text changed.
+    def with_value(self, value: int) -> StackDocument:
+        """The document with ``config.<edit>`` set to ``value``, only that value's text changed.
 
-        Raises StackFileError when the value cannot be edited in place (it is a mapping or list, its parent is
-        missing, or the file uses anchors the edit would break); nothing is written here.
+        Raises StackFileError when the value cannot be edited in place (it is a mapping, a list or an alias, or its
+        parent is missing); nothing is written here. A new entry, or a scalar with an anchor, tag or block style, is
+        checked by parsing the edited text again: it must give exactly the intended config.
         """
+        keys, found = self.edit, self.location
         shown = ".".join(keys)
-        root = yaml.compose(self.text, Loader=yaml.CSafeLoader)  # load() checked the limits already
-        parent = _mapping_at(root, ("config", *keys[:-1]))
-        if parent is None:
+        if found.value_kind in ("mapping", "list", "alias"):
+            kind = {"mapping": "a mapping", "list": "a list", "alias": "an alias"}[found.value_kind]
+            raise StackFileError(f"{self.path}: {shown} is {kind}, not a number; fix it by hand (nothing changed)")
+        if found.parent is None or not isinstance(_at(self.config, keys[:-1]), Mapping):
             raise StackFileError(f"{self.path}: {'.'.join(keys[:-1])} is not a mapping; nothing changed")
-        text = _spliced(self.text, parent, keys[-1], json.dumps(value), shown)
+        text = _spliced(self.text, found, keys[-1], json.dumps(value))
         expected = _with(self.config, keys, value)
-        edited = _config_of(self.path, yaml_documents(text, Limits.from_env(), unlimited_strings_at=2)[0])
-        if edited != expected:
-            message = f"{shown} cannot be edited in place (anchors or aliases?); nothing changed"
-            raise StackFileError(f"{self.path}: {message}")
-        return StackDocument(self.path, text, edited)
+        if found.value_kind != "scalar":
+            documents = yaml_documents(text, Limits.from_env(), unlimited_strings_at=2)
+            if _config_of(self.path, documents[0] if documents else None) != expected:
+                message = f"{shown} cannot be edited in place (anchors or aliases?); nothing changed"
+                raise StackFileError(f"{self.path}: {message}")
+        return StackDocument(self.path, text, expected, keys, Location())
 
     def save(self) -> None:
         """Write atomically (temp file + rename in the target's directory), through a symlink to its target, so
@@ -130,39 +143,24 @@ def _config_of(path: Path, settings: Any) -> dict[str, Any]:
     return config
 
 
-def _mapping_at(node: yaml.Node, keys: tuple[str, ...]) -> yaml.MappingNode | None:
+def _at(config: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    value: Any = config
     for key in keys:
-        if not isinstance(node, yaml.MappingNode):
-            return None
-        found = _value_node(node, key)
-        if found is None:
-            return None
-        node = found
-    return node if isinstance(node, yaml.MappingNode) else None
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
-def _value_node(mapping: yaml.MappingNode, key: str) -> yaml.Node | None:
-    for name, value in mapping.value:
-        if isinstance(name, yaml.ScalarNode) and name.value == key:
-            return value
-    return None
-
-
-def _spliced(text: str, mapping: yaml.MappingNode, key: str, value: str, shown: str) -> str:
-    """`text` with `key: value` in `mapping`: the old scalar's characters replaced, or a new entry inserted."""
-    node = _value_node(mapping, key)
-    if node is not None:
-        if not isinstance(node, yaml.ScalarNode):
-            kind = "a mapping" if isinstance(node, yaml.MappingNode) else "a list"
-            raise StackFileError(f"{shown} is {kind}, not a number; fix it by hand (nothing changed)")
-        start, end = node.start_mark.index, node.end_mark.index
+def _spliced(text: str, found: Location, key: str, value: str) -> str:
+    """`text` with `key: value` in the located mapping: the old scalar's characters replaced, or an entry inserted."""
+    if found.value is not None:
+        start, end = found.value
         newline = "\n" if text[start:end].endswith("\n") else ""
         return f"{text[:start]}{value}{newline}{text[end:]}"
-    if mapping.flow_style:
-        at = mapping.start_mark.index + 1  # just after `{`
-        return f"{text[:at]}{key}: {value}{', ' if mapping.value else ''}{text[at:]}"
-    first = mapping.value[0][0].start_mark
-    return f"{text[: first.index]}{key}: {value}\n{' ' * first.column}{text[first.index :]}"
+    if found.flow:
+        at = (found.parent or 0) + 1  # just after `{`
+        return f"{text[:at]}{key}: {value}{', ' if found.first_key else ''}{text[at:]}"
+    index, column = found.first_key or (0, 0)
+    return f"{text[:index]}{key}: {value}\n{' ' * column}{text[index:]}"
 
 
 def _with(config: Mapping[str, Any], keys: tuple[str, ...], value: Any) -> dict[str, Any]:

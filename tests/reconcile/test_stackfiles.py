@@ -60,7 +60,7 @@ def test_watch_targets_cover_stack_dir_and_manifests(project: Path) -> None:
 def test_an_edit_changes_only_the_edited_value(project: Path) -> None:
     path = stack_file(project, "dev")
     before = path.read_text()
-    doc = StackDocument.load(path).with_value(("modelplane:deployments", "qwen", "replicas"), 4)
+    doc = StackDocument.load(path, edit=("modelplane:deployments", "qwen", "replicas")).with_value(4)
     doc.save()
     assert path.read_text() == before.replace("replicas: 1  # keep small", "replicas: 4  # keep small")
     assert doc.config["modelplane:deployments"]["qwen"]["replicas"] == 4
