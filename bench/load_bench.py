@@ -1,6 +1,7 @@
 """Load benchmark: reading and validating a large fleet, the whole `plan`, and `modelplane scale` on a big stack file.
 
-Prints one table: for generated manifests of 1,000 clusters × 2,000 deployments (and 1.5× that), the seconds to
+Prints one table: for generated manifests of 1,000 clusters × 2,000 deployments (bench.cli_bench's fleet of about
+9,000 replicas, 2.7 MB) and 1.5× that, the seconds to
 parse (libyaml events, bounded), to load and validate (the Fleet, schema and references), to load the inputs as
 `plan` does (plus CEL, quantity and semver checks), and the whole `modelplane plan -o json` in this process; PyYAML's
 pure-Python SafeLoader (what loading used before) for comparison. Then `modelplane scale` on a 1,000-deployment
@@ -34,7 +35,9 @@ from modelplane.reconcile.scaling import scale_deployment
 from modelplane.reconcile.stackfiles import dump_placement
 from modelplane.scheduling.validation import load_inputs
 
-SIZES = ((1000, 2000), (1500, 3000))
+# (clusters, deployments, most replicas per deployment): the first is bench.cli_bench's fleet (the issue's 2.7 MB
+# manifest of about 9,000 replicas), the second the same mix half as large again.
+SIZES = ((1000, 2000, 8), (1500, 3000, 8))
 CONFIG_KEYS = {"InferenceClass": "modelplane:classes", "InferenceCluster": "modelplane:clusters"}
 
 
@@ -44,9 +47,10 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
-def manifest_row(root: Path, clusters: int, deployments: int) -> str:
+def manifest_row(root: Path, clusters: int, deployments: int, max_replicas: int) -> str:
     path = root / f"fleet-{clusters}.yaml"
-    path.write_text(yaml.safe_dump_all(generate_documents(clusters, deployments), sort_keys=False))
+    documents = generate_documents(clusters, deployments, max_replicas=max_replicas)
+    path.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     text = path.read_text()
     parse, _ = timed(lambda: yaml_documents(text, Limits()))
     pure, _ = timed(lambda: list(yaml.load_all(text, Loader=yaml.SafeLoader)))
@@ -107,8 +111,8 @@ def main() -> None:
     print(" ".join(f"{name:>{width}}" for name, width in zip(header, (8, 11, 8, 8, 7, 9, 8, 7, 9), strict=True)))
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        for clusters, deployments in SIZES:
-            print(manifest_row(root, clusters, deployments))
+        for clusters, deployments, max_replicas in SIZES:
+            print(manifest_row(root, clusters, deployments, max_replicas))
         print("modelplane scale:")
         for row in scale_rows(root):
             print(row)

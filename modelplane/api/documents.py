@@ -9,12 +9,10 @@ in kubectl. Excessive aliasing is refused with the rule of the YAML decoder of t
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +23,8 @@ from yaml import events
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.cyaml import CParser
 from yaml.nodes import ScalarNode
+
+from modelplane import collector
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _MERGE, _TIMESTAMP, _VALUE = (f"{_YAML}{name}" for name in ("str", "merge", "timestamp", "value"))
@@ -100,22 +100,6 @@ class InputError(ValueError):
         super().__init__(message)
         self.message = message
         self.document = document
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while input is read and validated.
-
-    Reading builds large acyclic data (reference counting frees what is dropped), and the collector's full passes
-    over that growing heap cost more than the reading itself: about half of loading a 2.7 MB fleet.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def read_text(path: Path, limits: Limits) -> str:
@@ -205,7 +189,7 @@ def located_documents(
     builder = _Builder(limits, unlimited_strings_at, locate)
     parser = CParser(text)
     try:
-        with collector_paused():
+        with collector.paused():  # reading builds big acyclic data: the collector's passes would find nothing
             builder.run(parser)
     except yaml.MarkedYAMLError as error:
         raise InputError(syntax_message(error), builder.document or 1) from None
