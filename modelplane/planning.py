@@ -43,8 +43,9 @@ def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) ->
 
 def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
     """A stack's Fleet, checked exactly as `modelplane plan` checks it (schema, references, CEL, quantities)."""
-    fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source)
-    problems = semantic_problems(fleet)
+    with collector.paused():
+        fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source)
+        problems = semantic_problems(fleet)
     if problems:
         raise InvalidInputError(problems)
     return fleet

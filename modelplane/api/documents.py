@@ -24,8 +24,6 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.cyaml import CParser
 from yaml.nodes import ScalarNode
 
-from modelplane import collector
-
 _YAML = "tag:yaml.org,2002:"
 _STR, _MERGE, _TIMESTAMP, _VALUE = (f"{_YAML}{name}" for name in ("str", "merge", "timestamp", "value"))
 _COLLECTION_TAGS = frozenset({None, "!", f"{_YAML}map", f"{_YAML}seq"})
@@ -189,8 +187,7 @@ def located_documents(
     builder = _Builder(limits, unlimited_strings_at, locate)
     parser = CParser(text)
     try:
-        with collector.paused():  # reading builds big acyclic data: the collector's passes would find nothing
-            builder.run(parser)
+        builder.run(parser)
     except yaml.MarkedYAMLError as error:
         raise InputError(syntax_message(error), builder.document or 1) from None
     except yaml.YAMLError as error:

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from modelplane import collector
 from modelplane.api.common import API_VERSION, NamespacedResource, Resource
 from modelplane.api.documents import (
     InputError,
@@ -102,10 +101,9 @@ def format_path(parts: Iterable[str | int]) -> str:
 def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) -> Fleet:
     """Load manifest files and directories (recursively, `*.yaml`/`*.yml`, sorted) into a Fleet."""
     reader = _Reader()
-    with collector.paused():
-        for path in paths:
-            reader.read_path(path, str(path))
-        fleet = reader.fleet(settings)
+    for path in paths:
+        reader.read_path(path, str(path))
+    fleet = reader.fleet(settings)
     reader.require_objects(", ".join(map(str, paths)) or "<input>")
     return _checked(fleet, reader.problems)
 
@@ -113,8 +111,7 @@ def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) 
 def fleet_from_stack_config(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
     """The Fleet of a stack's `config:` mapping; `source` (e.g. `stacks/Pulumi.dev.yaml`) names it in problems."""
     reader = _Reader()
-    with collector.paused():
-        fleet = reader.fleet(reader.read_config(config, project_dir, source))
+    fleet = reader.fleet(reader.read_config(config, project_dir, source))
     return _checked(fleet, reader.problems)
 
 
@@ -132,11 +129,6 @@ def load_stack(project_dir: Path, stack: str) -> StackInputs:
 
 def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> tuple[StackInputs, list[Problem]]:
     """Read a stack and/or manifest paths (merged into one fleet); return what is valid and every problem, unraised."""
-    with collector.paused():
-        return _collect(paths, stack, project_dir)
-
-
-def _collect(paths: Sequence[Path], stack: str | None, project_dir: Path) -> tuple[StackInputs, list[Problem]]:
     reader = _Reader()
     config: dict[str, Any] = {}
     settings, previous = None, None

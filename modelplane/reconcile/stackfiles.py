@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelplane import collector
 from modelplane.api.documents import (
     InputError,
     Limits,
@@ -46,7 +47,8 @@ def _load_settings(path: Path, locate: tuple[str, ...] = ()) -> tuple[str, Any, 
     try:
         limits = Limits.from_env()
         text = read_text(path, limits)
-        documents, location = located_documents(text, limits, unlimited_strings_at=2, locate=locate)
+        with collector.paused():
+            documents, location = located_documents(text, limits, unlimited_strings_at=2, locate=locate)
     except FileNotFoundError:
         raise StackFileError(f"{path}: no such stack file") from None
     except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from modelplane import collector
 from modelplane.api.errors import InvalidInputError, Problem
 from modelplane.api.fleet import Fleet
 from modelplane.api.inference_class import InferenceClass
@@ -23,9 +24,13 @@ _MAX_QUANTITY = Quantity.parse(str(2**63 - 1))
 
 
 def load_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) -> StackInputs:
-    """Manifest paths and/or a stack (paths merged into its fleet), semantically checked; what plan and render read."""
-    inputs, problems = collect_inputs(paths, stack, project_dir)
-    problems.extend(semantic_problems(inputs.fleet))
+    """Manifest paths and/or a stack (paths merged into its fleet), semantically checked; what plan and render read.
+
+    Reading builds big acyclic data (a 9,000-replica manifest is 250,000 nodes): the collector is paused meanwhile,
+    as for planning (about half the load time otherwise)."""
+    with collector.paused():
+        inputs, problems = collect_inputs(paths, stack, project_dir)
+        problems.extend(semantic_problems(inputs.fleet))
     if problems:
         raise InvalidInputError(problems)
     return inputs
