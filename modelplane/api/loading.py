@@ -143,7 +143,9 @@ def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) 
     for path in paths:
         reader.read_path(path, str(path))
     fleet = reader.fleet(settings)
-    reader.require_objects(stack_source(project_dir, stack) if stack is not None else ", ".join(map(str, paths)))
+    where = stack_source(project_dir, stack) if stack is not None else ", ".join(map(str, paths))
+    fleet_stack = config.get("modelplane:fleetStack") if config.get("modelplane:role") == "cluster" else None
+    reader.require_objects(where, f"; a cluster stack: plan its fleet stack {fleet_stack}" if fleet_stack else "")
     # The loader never hands secrets on: the Pulumi program reads them itself, as secrets.
     public = {key: value for key, value in config.items() if key != SECRETS_KEY}
     return StackInputs(fleet, previous, public), reader.problems
@@ -249,12 +251,13 @@ class _Reader:
         else:
             self.notices.append(f"{origin}: skipped {kind}{_display_name(data)} (not a Modelplane fleet kind)")
 
-    def require_objects(self, where: str) -> None:
+    def require_objects(self, where: str, hint: str = "") -> None:
         """Finding nothing is a problem, never an empty fleet (a wrong directory, a stack file missing `config:`)."""
         if self.objects or self.failed or self.problems:
             return
         skipped = f"; {len(self.notices)} object(s) of other kinds skipped" if self.notices else ""
-        self.problem(Origin(where or "<input>"), f"no Modelplane objects found ({', '.join(KINDS)}){skipped}")
+        message = f"no Modelplane objects found ({', '.join(KINDS)}){skipped}{hint}"
+        self.problem(Origin(where or "<input>"), message)
 
     def add(self, model: type[Resource], data: Mapping[str, Any], origin: Origin) -> None:
         """Validate one object; its validation errors become problems naming the fields as written."""

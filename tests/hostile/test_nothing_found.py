@@ -78,6 +78,12 @@ CASES = {
     "stack-manifests-empty-directory": plan_stack(
         "config:\n  modelplane:manifests: [manifests]\n", f"manifests - -: {NO_FILES}", setup=empty_dir
     ),
+    "cluster-stack": plan_stack(
+        "config:\n  modelplane:role: cluster\n  modelplane:cluster: lab\n"
+        "  modelplane:fleetStack: org/modelplane/fleet\n",
+        f"{NOTHING}, ModelCache, ModelService, ModelEndpoint, InferenceGateway); a cluster stack: plan its fleet stack "
+        "org/modelplane/fleet",
+    ),
     "list-items-not-a-list": plan_manifest(
         "apiVersion: v1\nkind: List\nitems: {a: 1}\n", "List -: items: must be a list"
     ),
