@@ -167,17 +167,19 @@ def yaml_documents(text: str, limits: Limits, *, unlimited_strings_at: int | Non
 
 @dataclass
 class Location:
-    """Where the value at a key path sits in the text of a one-document stream, for an edit in place.
+    """Where the entry at a key path sits in the text of a one-document stream, for an edit in place.
 
-    `parent` is the start of the mapping that holds (or would hold) the key, `first_key` its first key's start,
-    and `value` the (start, end) of the value's characters when it is a scalar without anchor, tag or block style.
+    `parent` is the start of the mapping that holds (or would hold) the key and `first_key` its first key's start;
+    `entry` runs from the key's first character to the last character of its value's content (a block value's
+    trailing comments and line break are not part of it).
     """
 
     parent: int | None = None
     flow: bool = False
     first_key: tuple[int, int] | None = None  # (index, column)
-    value: tuple[int, int] | None = None
-    value_kind: str = ""  # "", "scalar", "mapping", "list", "alias", "decorated" (anchor, tag or block scalar)
+    key: tuple[int, int] | None = None  # the key's characters
+    entry: tuple[int, int] | None = None
+    value_kind: str = ""  # "", "scalar", "collection", "decorated" (alias, anchor, tag or block scalar)
 
 
 def located_documents(
@@ -217,6 +219,7 @@ class _Frame:
     key: Any = None
     has_key: bool = False
     merges: list[Any] | None = None
+    flow: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +234,9 @@ _PARENT_PENDING = _Frame(None, None, 0)  # the located parent mapping has starte
 
 
 def _value_kind(event: events.Event, kind: int) -> str:
-    if kind == _ALIAS:
-        return "alias"
     if kind == _START:
-        return "mapping" if isinstance(event, events.MappingStartEvent) else "list"
-    if event.anchor is not None or event.tag is not None or event.style in ("|", ">"):
+        return "collection"
+    if kind == _ALIAS or event.anchor is not None or event.tag is not None or event.style in ("|", ">"):
         return "decorated"
     return "scalar"
 
@@ -261,6 +262,7 @@ class _Builder:
         self.locate = locate
         self.location = Location()
         self.parent: _Frame | None = None
+        self.inside = False
         self.limits = limits
         self.unlimited_at = unlimited_strings_at
         self.documents: list[Any] = []
@@ -300,7 +302,8 @@ class _Builder:
                 if event.tag not in _COLLECTION_TAGS:
                     raise self.fail(event, f"unsupported tag {event.tag[:64]}")
                 self.count(event, 1)
-                stack.append(_Frame({} if type(event) is events.MappingStartEvent else [], event.anchor, self.decoded))
+                value = {} if type(event) is events.MappingStartEvent else []
+                stack.append(_Frame(value, event.anchor, self.decoded, flow=bool(event.flow_style)))
                 if self.parent is _PARENT_PENDING:
                     self.parent = stack[-1]
                 continue
@@ -331,19 +334,30 @@ class _Builder:
                 self.key(event, frame, value, scalar)
 
     def observe(self, event: events.Event, kind: int) -> None:
-        """Record the Location of `self.locate`: its parent mapping's start and first key, and the value's extent."""
+        """Record the Location of `self.locate`: its parent mapping's start and first key, and the entry's extent."""
         stack, want, found = self.stack, self.locate, self.location
         depth = len(stack)
-        if depth == len(want) - 1 and kind == _START and self.parent is None and self.on_path(want[:-1]):
+        if self.inside:
+            # Within the value: its extent ends with its last scalar, alias or flow collection (a block collection's
+            # end is reported at the next token, past comments that belong to what follows).
+            if kind in (_SCALAR, _ALIAS) or (kind == _END and stack[-1].flow):
+                found.entry = (found.entry[0], event.end_mark.index)  # type: ignore[index]
+            if kind == _END and depth == len(want) + 1:
+                self.inside = False
+        elif depth == len(want) - 1 and kind == _START and self.parent is None and self.on_path(want[:-1]):
             found.parent, found.flow = event.start_mark.index, bool(event.flow_style)
             self.parent = _PARENT_PENDING
         elif depth == len(want) and self.parent is not None and stack[-1] is self.parent:
             frame = stack[-1]
-            if not frame.has_key and not frame.value and found.first_key is None and kind == _SCALAR:
-                found.first_key = (event.start_mark.index, event.start_mark.column)
+            if not frame.has_key and kind == _SCALAR:
+                if not frame.value and found.first_key is None:
+                    found.first_key = (event.start_mark.index, event.start_mark.column)
+                if event.value == want[-1] and found.entry is None:
+                    found.key = found.entry = (event.start_mark.index, event.end_mark.index)
             elif frame.has_key and frame.key == want[-1] and found.value_kind == "":
                 found.value_kind = _value_kind(event, kind)
-                found.value = (event.start_mark.index, event.end_mark.index)
+                found.entry = (found.entry[0] if found.entry else event.start_mark.index, event.end_mark.index)
+                self.inside = kind == _START
 
     def on_path(self, keys: tuple[str, ...]) -> bool:
         return all(frame.has_key and frame.key == key for frame, key in zip(self.stack, keys, strict=True))

@@ -31,17 +31,13 @@ class DrainError(Exception):
 
 
 def scheduling(doc: StackDocument) -> dict[str, Any]:
-    value = doc.plain_config().get(SCHEDULING_KEY) or {}
+    value = doc.config.get(SCHEDULING_KEY) or {}
     return json.loads(value) if isinstance(value, str) else dict(value)
 
 
 def _save_scheduling(doc: StackDocument, settings: Mapping[str, Any]) -> None:
     kept = {key: value for key, value in settings.items() if value not in ([], {})}
-    if kept:
-        doc.config[SCHEDULING_KEY] = kept
-    else:
-        doc.config.pop(SCHEDULING_KEY, None)
-    doc.save()
+    doc.with_value((SCHEDULING_KEY,), kept or None).save()
 
 
 def cordon(project_dir: Path, stack: str, cluster: str, *, on: bool = True) -> bool:
@@ -112,7 +108,7 @@ def _start(
         settings = scheduling(doc)
         settings["cordoned"] = sorted({*settings.get("cordoned", []), cluster})
         settings["draining"] = {**settings.get("draining", {}), cluster: "surge"}
-        config = {**doc.plain_config(), SCHEDULING_KEY: settings}
+        config = {**doc.config, SCHEDULING_KEY: settings}
         previous = parse_placement(config.get(PLACEMENT_KEY)) or outputs().get("placement")
         record = plan_stack_config(config, project_dir=project_dir, source=str(path), previous=previous)
         short = [
@@ -148,8 +144,7 @@ def _write_back(project_dir: Path, stack: str, outputs: Mapping[str, Any]) -> No
     with stack_file_lock(path):
         doc = StackDocument.load(path)
         if PLACEMENT_KEY in doc.config and outputs.get("placement") is not None:
-            doc.config[PLACEMENT_KEY] = dump_placement(outputs["placement"])
-            doc.save()
+            doc.with_value((PLACEMENT_KEY,), dump_placement(outputs["placement"])).save()
 
 
 def _wait_for_replacements(

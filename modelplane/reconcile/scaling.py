@@ -116,10 +116,14 @@ def scale_deployment(
         raise PlanRejectedError([f"replicas must be >= 0, got {replicas}"])
     path = stack_file(project_dir, stack)
     with stack_file_lock(path):
-        doc = StackDocument.load(path, edit=(DEPLOYMENTS_KEY, deployment, "replicas"))
+        keys = (DEPLOYMENTS_KEY, deployment, "replicas")
+        doc = StackDocument.load(path, edit=keys)
         spec = _deployment_spec(doc, deployment)
+        if isinstance(spec.get("replicas"), dict | list):
+            kind = "a mapping" if isinstance(spec["replicas"], dict) else "a list"
+            raise StackFileError(f"{path}: {'.'.join(keys)} is {kind}, not a number; fix it by hand (nothing changed)")
         previous = _declared_replicas(spec)
-        edited = doc.with_value(replicas)
+        edited = doc.with_value(keys, replicas)
         record = planner(
             edited.config,
             project_dir=project_dir,

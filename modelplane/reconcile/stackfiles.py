@@ -95,28 +95,24 @@ class StackDocument:
         text, settings, location = _load_settings(path, ("config", *edit) if edit else ())
         return cls(path, text, _config_of(path, settings), edit, location)
 
-    def with_value(self, value: int) -> StackDocument:
-        """The document with ``config.<edit>`` set to ``value``, only that value's text changed.
+    def with_value(self, keys: tuple[str, ...], value: Any) -> StackDocument:
+        """The document with ``config.<keys>`` set to ``value`` (None removes the entry), only that entry's text
+        changed: the rest of the file stays byte for byte. The value is written as JSON, which is YAML.
 
-        Raises StackFileError when the value cannot be edited in place (it is a mapping, a list or an alias, or its
-        parent is missing); nothing is written here. A new entry, or a scalar with an anchor, tag or block style, is
-        checked by parsing the edited text again: it must give exactly the intended config.
+        The edited text must parse to exactly the intended config (checked by parsing it again, except for the
+        common edit of a plain number into a plain scalar); otherwise StackFileError, and nothing is written.
         """
-        keys, found = self.edit, self.location
-        shown = ".".join(keys)
-        if found.value_kind in ("mapping", "list", "alias"):
-            kind = {"mapping": "a mapping", "list": "a list", "alias": "an alias"}[found.value_kind]
-            raise StackFileError(f"{self.path}: {shown} is {kind}, not a number; fix it by hand (nothing changed)")
-        if found.parent is None or not isinstance(_at(self.config, keys[:-1]), Mapping):
-            raise StackFileError(f"{self.path}: {'.'.join(keys[:-1])} is not a mapping; nothing changed")
-        text = _spliced(self.text, found, keys[-1], json.dumps(value))
+        found = self.location if keys == self.edit else _locate(self.path, self.text, keys)
+        text = _spliced(self.text, found, keys[-1], value, f"{self.path}: {'.'.join(keys)}")
         expected = _with(self.config, keys, value)
-        if found.value_kind != "scalar":
+        simple = found.value_kind == "scalar" and isinstance(value, int) and not isinstance(value, bool)
+        if not simple:
             documents = yaml_documents(text, Limits.from_env(), unlimited_strings_at=2)
             if _config_of(self.path, documents[0] if documents else None) != expected:
-                message = f"{shown} cannot be edited in place (anchors or aliases?); nothing changed"
-                raise StackFileError(f"{self.path}: {message}")
-        return StackDocument(self.path, text, expected, keys, Location())
+                raise StackFileError(
+                    f"{self.path}: {'.'.join(keys)} cannot be edited in place (anchors or aliases?); nothing changed"
+                )
+        return StackDocument(self.path, text, expected)
 
     def save(self) -> None:
         """Write atomically (temp file + rename in the target's directory), through a symlink to its target, so
@@ -145,31 +141,45 @@ def _config_of(path: Path, settings: Any) -> dict[str, Any]:
     return config
 
 
-def _at(config: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    value: Any = config
-    for key in keys:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
+def _locate(path: Path, text: str, keys: tuple[str, ...]) -> Location:
+    try:
+        return located_documents(text, Limits.from_env(), unlimited_strings_at=2, locate=("config", *keys))[1]
+    except InputError as exc:
+        raise StackFileError(f"{path}: {exc.message}") from None
 
 
-def _spliced(text: str, found: Location, key: str, value: str) -> str:
-    """`text` with `key: value` in the located mapping: the old scalar's characters replaced, or an entry inserted."""
-    if found.value is not None:
-        start, end = found.value
-        newline = "\n" if text[start:end].endswith("\n") else ""
-        return f"{text[:start]}{value}{newline}{text[end:]}"
+def _spliced(text: str, found: Location, key: str, value: Any, shown: str) -> str:
+    """`text` with the located entry's value replaced, the entry removed (None), or a new entry inserted."""
+    rendered = json.dumps(value)
+    if found.key is not None and found.entry is not None:
+        if value is not None:
+            return f"{text[: found.key[1]]}: {rendered}{text[found.entry[1] :]}"
+        start = text.rfind("\n", 0, found.key[0]) + 1
+        if found.flow or text[start : found.key[0]].strip():
+            raise StackFileError(f"{shown}: cannot be removed in place (a flow mapping); nothing changed")
+        end = text.find("\n", found.entry[1])
+        return text[:start] + (text[end + 1 :] if end >= 0 else "")
+    if value is None:
+        return text
+    if found.parent is None:
+        raise StackFileError(f"{shown}: its parent is not a mapping in the file; nothing changed")
     if found.flow:
-        at = (found.parent or 0) + 1  # just after `{`
-        return f"{text[:at]}{key}: {value}{', ' if found.first_key else ''}{text[at:]}"
+        at = found.parent + 1  # just after `{`
+        return f"{text[:at]}{key}: {rendered}{', ' if found.first_key else ''}{text[at:]}"
     index, column = found.first_key or (0, 0)
-    return f"{text[:index]}{key}: {value}\n{' ' * column}{text[index:]}"
+    return f"{text[:index]}{key}: {rendered}\n{' ' * column}{text[index:]}"
 
 
 def _with(config: Mapping[str, Any], keys: tuple[str, ...], value: Any) -> dict[str, Any]:
-    """A copy of `config` with the value at `keys` replaced (only the mappings on the path are copied)."""
+    """A copy of `config` with the value at `keys` replaced, or removed for None (only the path is copied)."""
     head, *rest = keys
     copied = dict(config)
-    copied[head] = _with(config[head], tuple(rest), value) if rest else value
+    if rest:
+        copied[head] = _with(config[head], tuple(rest), value)
+    elif value is None:
+        copied.pop(head, None)
+    else:
+        copied[head] = value
     return copied
 
 

@@ -60,7 +60,8 @@ def test_watch_targets_cover_stack_dir_and_manifests(project: Path) -> None:
 def test_an_edit_changes_only_the_edited_value(project: Path) -> None:
     path = stack_file(project, "dev")
     before = path.read_text()
-    doc = StackDocument.load(path, edit=("modelplane:deployments", "qwen", "replicas")).with_value(4)
+    keys = ("modelplane:deployments", "qwen", "replicas")
+    doc = StackDocument.load(path, edit=keys).with_value(keys, 4)
     doc.save()
     assert path.read_text() == before.replace("replicas: 1  # keep small", "replicas: 4  # keep small")
     assert doc.config["modelplane:deployments"]["qwen"]["replicas"] == 4
@@ -81,3 +82,37 @@ def test_placement_is_read_as_json_text_or_object() -> None:
     assert parse_placement(RECORD) == RECORD
     with pytest.raises(StackFileError):
         parse_placement("[1, 2]")
+
+
+STRUCTURED = """\
+# ops stack
+config:
+  aws:region: us-east-1  # kept
+  modelplane:scheduling:
+    cordoned: [a]
+    draining:
+      a: surge
+  # the record follows
+  modelplane:placement: '{"deployments":[]}'
+"""
+
+
+def test_structured_values_are_replaced_removed_and_added_as_one_entry(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.ops.yaml"
+    path.write_text(STRUCTURED)
+    doc = StackDocument.load(path)
+    replaced = doc.with_value(("modelplane:scheduling",), {"cordoned": ["a", "b"]})
+    assert replaced.text == STRUCTURED.replace(
+        "modelplane:scheduling:\n    cordoned: [a]\n    draining:\n      a: surge\n",
+        'modelplane:scheduling: {"cordoned": ["a", "b"]}\n',
+    )
+    assert replaced.config["modelplane:scheduling"] == {"cordoned": ["a", "b"]}
+    removed = doc.with_value(("modelplane:scheduling",), None)
+    assert removed.text == STRUCTURED.replace(
+        "  modelplane:scheduling:\n    cordoned: [a]\n    draining:\n      a: surge\n", ""
+    )
+    added = removed.with_value(("modelplane:scheduling",), {"cordoned": ["c"]})
+    assert added.text.splitlines()[2] == '  modelplane:scheduling: {"cordoned": ["c"]}'
+    record = doc.with_value(("modelplane:placement",), '{"deployments":[{"name":"q"}]}')
+    assert record.text.endswith("""  modelplane:placement: "{\\"deployments\\":[{\\"name\\":\\"q\\"}]}"\n""")
+    assert "# the record follows" in record.text and "# kept" in record.text
