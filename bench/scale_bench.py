@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import os
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -90,6 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated replica counts")
     sizes = [int(size) for size in parser.parse_args().sizes.split(",")]
+    # A deployment of 100k replicas is beyond the default bound on a placement record: raised, as its user would.
+    os.environ.setdefault("MODELPLANE_MAX_RECORD_REPLICAS", str(max(sizes)))
     plan(LAYOUTS[0].fleet(1))  # builds the CEL parser once per process; not part of any plan below
     print(f"{CLUSTERS} clusters; plan = schedule + record (the work of `modelplane plan -o json` after loading)")
     header = ("layout", "replicas", "scenario", "scheduled", "cpu s", "wall s", "peak MiB")
