@@ -1,14 +1,28 @@
-"""Per-member DRA device matching against one node of a pool's InferenceClass (reference §2.4)."""
+"""Per-member DRA device matching against one node of a pool's InferenceClass (reference §2.4), decided as
+kube-scheduler's allocator decides a claim (k8s.io/dynamic-resource-allocation v0.34.4, `allocator_stable.go`).
+
+A member's requests become one ResourceClaim, each request naming one DeviceClass. The allocator searches every
+way of giving each request `count` devices of its DeviceClass whose selectors hold, from one node: so a request may
+take devices of several class devices of that DeviceClass, and requests are matched jointly (the reference's greedy
+first fit refuses both). A selector that fails with a runtime error on a device the allocator reaches fails the
+whole claim, and on a busy node it reaches any device of the DeviceClass that is not taken; so a request may only
+use a DeviceClass on none of whose devices its selectors fail (the reference counts the error as a non-match).
+Synthetic devices are matched the same way but never claimed, so an error on one only rules that device out.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from modelplane.api.inference_class import Device, InferenceClass
 from modelplane.api.model_deployment import DeviceRequest, Member
 from modelplane.scheduling.cel import AttributeValue, DeviceData, SelectorEvaluator
 from modelplane.scheduling.placement import DeviceClaim
+
+# Ways of choosing a DeviceClass per request tried before giving up (each is a small bipartite matching).
+MAX_CLASS_CHOICES = 4096
+RUNTIME_ERROR_NOTE = "kube-scheduler fails the whole claim on a CEL runtime error"
 
 
 @dataclass(frozen=True)
@@ -21,11 +35,23 @@ class MemberMatch:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class _Option:
+    """One DeviceClass (None: the synthetic devices) a request could draw from, and its matching devices."""
+
+    device_class: str | None
+    devices: tuple[int, ...]
+
+
 def device_data(device: Device) -> DeviceData:
     """The CEL view of a class device (attribute/capacity keys without a domain belong to the device's driver)."""
     attributes = {name: AttributeValue(value.kind, value.value) for name, value in device.attributes.items()}
     capacity = {name: value.value for name, value in device.capacity.items()}
     return DeviceData.build(device.driver, attributes, capacity)
+
+
+def _device_class(device: Device) -> str | None:
+    return device.device_class_name or "" if device.claim == "DRA" else None
 
 
 class DeviceMatcher:
@@ -48,38 +74,133 @@ class DeviceMatcher:
 
     def _resolve(self, member: Member, class_name: str) -> MemberMatch:
         devices = self._classes[class_name].spec.devices
-        remaining = [device.count for device in devices]
         if member.node_selector is None:
             return MemberMatch(ok=True, demand=tuple(0 for _ in devices))
-        claims: list[DeviceClaim] = []
-        for request in member.node_selector.devices:
-            index, why = self._first_fit(request, class_name, remaining)
-            if index is None:
+        requests = member.node_selector.devices
+        options: list[list[_Option]] = []
+        for request in requests:
+            found, why = self._options(request, class_name)
+            if not found:
                 return MemberMatch(ok=False, reason=f"request {request.name}: {why}")
-            remaining[index] -= request.count
-            device = devices[index]
-            if device.claim == "DRA":
-                selectors = tuple(selector.cel for selector in request.selectors)
-                claims.append(DeviceClaim(request.name, device.device_class_name or "", request.count, selectors))
-        demand = tuple(device.count - left for device, left in zip(devices, remaining, strict=True))
-        return MemberMatch(ok=True, claims=tuple(claims), demand=demand)
+            options.append(found)
+        capacity = [device.count for device in devices]
+        assigned = _assign([request.count for request in requests], options, capacity)
+        if isinstance(assigned, str):
+            return MemberMatch(ok=False, reason=assigned)
+        chosen, taken = assigned
+        claims = tuple(
+            DeviceClaim(request.name, option.device_class, request.count, tuple(s.cel for s in request.selectors))
+            for request, option in zip(requests, chosen, strict=True)
+            if option.device_class is not None
+        )
+        demand = tuple(sum(held.get(index, 0) for held in taken) for index in range(len(devices)))
+        return MemberMatch(ok=True, claims=claims, demand=demand)
 
-    def _first_fit(self, request: DeviceRequest, class_name: str, remaining: list[int]) -> tuple[int | None, str]:
-        """Greedy, in device order, no backtracking: it can only false-reject, never overcommit (as Modelplane)."""
+    def _options(self, request: DeviceRequest, class_name: str) -> tuple[list[_Option], str]:
+        """The DeviceClasses (in the order their first device is declared) the request may use, or why none."""
+        devices = self._classes[class_name].spec.devices
+        groups: dict[str | None, list[int]] = {}
+        for index, device in enumerate(devices):
+            groups.setdefault(_device_class(device), []).append(index)
+        options: list[_Option] = []
         misses: list[str] = []
-        for index, device in enumerate(self._classes[class_name].spec.devices):
-            if remaining[index] < request.count:
-                misses.append(f"device {device.name} has {remaining[index]} left, needs {request.count}")
-                continue
-            miss = self._selector_miss(request, self._devices[class_name][index])
-            if miss is None:
-                return index, ""
-            misses.append(f"device {device.name}: {miss}")
-        return None, "; ".join(misses) or "class has no devices"
+        for device_class, members in groups.items():
+            matching: list[int] = []
+            errors: list[str] = []
+            for index in members:
+                miss, error = self._selector_miss(request, self._devices[class_name][index])
+                if miss is None:
+                    matching.append(index)
+                elif error and device_class is not None:
+                    errors.append(f"device {devices[index].name}: {miss}")
+                else:
+                    misses.append(f"device {devices[index].name}: {miss}")
+            available = sum(devices[index].count for index in matching)
+            if errors:
+                misses.append(f"DeviceClass {device_class}: {'; '.join(errors)} ({RUNTIME_ERROR_NOTE})")
+            elif matching and available < request.count:
+                misses.append(f"{_group_name(device_class)}: {available} matching device(s), needs {request.count}")
+            elif matching:
+                options.append(_Option(device_class, tuple(matching)))
+        return options, "; ".join(misses) or "class has no devices"
 
-    def _selector_miss(self, request: DeviceRequest, data: DeviceData) -> str | None:
+    def _selector_miss(self, request: DeviceRequest, data: DeviceData) -> tuple[str | None, bool]:
+        """Why the first failing selector fails on the device (None when all hold), and whether it is an error."""
         for number, selector in enumerate(request.selectors, start=1):
             verdict = self._evaluator.evaluate(selector.cel, data)
             if not verdict.matched:
-                return f"selector #{number} {'error: ' + verdict.error if verdict.error else 'false'}"
+                text = f"selector #{number} {'error: ' + verdict.error if verdict.error else 'false'}"
+                return text, verdict.error is not None
+        return None, False
+
+
+def _group_name(device_class: str | None) -> str:
+    return "synthetic devices" if device_class is None else f"DeviceClass {device_class}"
+
+
+Allotment = list[dict[int, int]]  # per request: devices taken per class device
+
+
+def _assign(
+    counts: Sequence[int], options: Sequence[Sequence[_Option]], capacity: Sequence[int]
+) -> tuple[tuple[_Option, ...], Allotment] | str:
+    """The first choice of a DeviceClass per request (requests in order, each request's options in order) whose
+    devices can all be given from one node, with the devices each request takes; or why there is none."""
+    relaxed = [tuple(sorted({index for option in found for index in option.devices})) for found in options]
+    if _allot(counts, relaxed, capacity) is None:
+        return f"a node has too few devices for requests of {sum(counts)} device(s) together"
+    chosen: list[_Option] = []
+    budget = [MAX_CLASS_CHOICES]
+
+    def search(request: int) -> Allotment | None:
+        if request == len(counts):
+            return _allot(counts, [option.devices for option in chosen], capacity)
+        for option in options[request]:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return None
+            chosen.append(option)
+            sharing = [index for index, other in enumerate(chosen) if other.device_class == option.device_class]
+            if _allot([counts[i] for i in sharing], [chosen[i].devices for i in sharing], capacity) is not None:
+                found = search(request + 1)
+                if found is not None:
+                    return found
+            chosen.pop()
         return None
+
+    taken = search(0)
+    if taken is not None:
+        return tuple(chosen), taken
+    if budget[0] < 0:
+        return f"no fit found in {MAX_CLASS_CHOICES} choices of a DeviceClass per request"
+    return "the requests do not fit one node together, each in one DeviceClass"
+
+
+def _allot(counts: Sequence[int], allowed: Sequence[Sequence[int]], capacity: Sequence[int]) -> Allotment | None:
+    """Give each request `count` devices among its allowed class devices within their counts, or None: a
+    bipartite matching, augmented one device at a time, so it finds an allotment whenever one exists."""
+    free = list(capacity)
+    taken: Allotment = [{} for _ in counts]
+    for request, count in enumerate(counts):
+        for _ in range(count):
+            if not _augment(request, allowed, free, taken, set()):
+                return None
+    return taken
+
+
+def _augment(request: int, allowed: Sequence[Sequence[int]], free: list[int], taken: Allotment, seen: set[int]) -> bool:
+    """One more device for `request`, moving another request's device elsewhere if that frees one it may use."""
+    for index in allowed[request]:
+        if index in seen:
+            continue
+        seen.add(index)
+        if free[index] > 0:
+            free[index] -= 1
+            taken[request][index] = taken[request].get(index, 0) + 1
+            return True
+        for other, held in enumerate(taken):
+            if held.get(index) and _augment(other, allowed, free, taken, seen):
+                held[index] -= 1
+                taken[request][index] = taken[request].get(index, 0) + 1
+                return True
+    return False

@@ -8,18 +8,24 @@ program's composition (`compose_fleet`) renders each placed replica's ResourceCl
 to the planned pool by `nodeSelector: modelplane.ai/pool` as the program pins it.
 
 A placement says "this pool, and no pool before it": the first pool (declared order) that matches and has room
-wins, and every pool has a node for each case placed on it, so capacity never decides. So each case is rendered
-once per pool up to the chosen one, and once per pool when it is unplaced:
+wins, and every pool has a free node for each case placed on it, so capacity never decides. So each case is
+rendered once per pool up to the chosen one, and once per pool when it is unplaced:
 - on the chosen pool, the program's own objects: kube-scheduler must allocate the claim on a node of that pool,
   every device of the DeviceClass the plan put in the claim and matching every selector by our evaluator too;
 - on every earlier pool (every pool, when unplaced), the same member composed by `compose_replica` pinned to that
   pool, once per choice of a DeviceClass for each request among the pool's classes (the plan chose none): each
   pod must stay Pending, PodScheduled=False with Unschedulable ("cannot allocate all claims") or SchedulerError
-  (a CEL runtime error: kube-scheduler fails a claim's whole allocation on one, where the planner sees a device
-  that does not match; both say the pod cannot be placed there).
+  (a CEL runtime error, which fails the claim's whole allocation).
 Every render is its own pod with its own claim, so a runtime error concerns one render only, and pinning each to
 one pool keeps the pools apart: kube-scheduler may pick any node whose devices match, and an unpinned render
 would let a match on one pool hide behind a runtime error on another.
+
+Busy nodes. kube-scheduler's allocator walks a node's devices in order, skips those taken, and fails the pod on
+the first runtime error it meets on any node it filters; so whether a selector that fails on some device of its
+DeviceClass gets the pod scheduled depends on what other pods hold, and on a busy production node it sooner or
+later fails. To make that deterministic, each pool also has, for each of its class devices after the first, a
+node where a pod of the test holds every device declared before it (`busy_nodes`): there the allocator meets that
+device first, as it would on a busy node. The planner refuses such a selector on that DeviceClass outright.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import yaml
 
 from modelplane.api import names
 from modelplane.api.fleet import Fleet
-from modelplane.api.loading import load_stack
+from modelplane.api.inference_class import Device
 from modelplane.api.model_deployment import Member
 from modelplane.api.pools import LABEL_POOL
 from modelplane.compose.common import LABEL_WORKLOAD, Manifest
@@ -47,12 +53,14 @@ from modelplane.planning import plan
 from modelplane.scheduling.cel import SelectorEvaluator
 from modelplane.scheduling.matching import DeviceMatcher, device_data
 from modelplane.scheduling.placement import DeviceClaim, EnginePlacement, MemberPlacement, ReplicaPlacement
-from tests.e2e.conftest import ROOT, SandboxRun, eventually
+from modelplane.scheduling.validation import load_inputs
+from tests.e2e.conftest import ROOT, Kubectl, SandboxRun, eventually
 from tests.scheduling.cel_agreement_cases import CASES, POOLS
 
 STACK = "cel-agreement"
 CLUSTER = "cel-lab"
 NAMESPACE = "cel"
+BUSY_NAMESPACE = "cel-busy"
 ENGINE = "engine"
 SETTLE_SECONDS = 180
 ALLOCATION_KINDS = ("ResourceClaimTemplate", "Deployment")
@@ -121,19 +129,82 @@ def write_project(directory: Path, nodes: Mapping[str, int]) -> None:
     (directory / "stacks" / f"Pulumi.{STACK}.yaml").write_text(text)
 
 
+def stack_fleet(directory: Path) -> Fleet:
+    """The stack's fleet, read and checked as `modelplane plan --stack` reads it."""
+    return load_inputs([], STACK, directory).fleet
+
+
 def member(fleet: Fleet, case: str) -> Member:
     return fleet.deployments[f"{NAMESPACE}/{case}"].engines[0].members[0]
 
 
 def pool_sizes(directory: Path) -> dict[str, int]:
-    """A node per case that matches the pool (at most that many are placed there), plus one spare: a render the
-    planner refuses but kube-scheduler allocates would otherwise take a planned render's node."""
-    write_project(directory, {pool: 1 for pool, _, _ in POOLS})
-    fleet = load_stack(directory, STACK).fleet
-    matcher = DeviceMatcher(fleet.classes, SelectorEvaluator())
-    return {
-        pool: 1 + sum(matcher.match(member(fleet, case["name"]), name).ok for case in CASES) for pool, name, _ in POOLS
-    }
+    """A free node for each case the plan places on the pool, one spare (a render the planner refuses but kube-
+    scheduler allocates must not take a planned render's node), and the pool's busy nodes (see `busy_nodes`)."""
+    write_project(directory, {pool: len(CASES) for pool, _, _ in POOLS})
+    placement = plan(stack_fleet(directory))
+    chosen = [item.replicas[0].engines[0].pool for item in placement.deployments if item.replicas]
+    return {pool: (chosen.count(pool) + 1) + (len(devices) - 1) for pool, _, devices in POOLS}
+
+
+def busy_nodes(nodes: Mapping[str, int]) -> dict[str, list[int]]:
+    """For each device of a pool after the first, a node of the pool whose devices before it are all taken:
+    node → indexes of the class devices taken there. The pool's last nodes serve."""
+    busy: dict[str, list[int]] = {}
+    for pool, _, devices in POOLS:
+        for taken in range(1, len(devices)):
+            busy[shape_node_name(pool, nodes[pool] - taken)] = list(range(taken))
+    return busy
+
+
+def shape_node_name(pool: str, index: int) -> str:
+    return f"{pool}-{index}"  # as the sandbox names its kwok nodes
+
+
+def occupiers(fleet: Fleet, busy: Mapping[str, list[int]]) -> list[Manifest]:
+    """A claim and a pod per busy node, holding every instance of the class devices to take there."""
+    manifests: list[Manifest] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BUSY_NAMESPACE}}]
+    pools = {pool: class_name for pool, class_name, _ in POOLS}
+    for node, taken in sorted(busy.items()):
+        devices = fleet.classes[pools[node.rpartition("-")[0]]].spec.devices
+        requests = [
+            {
+                "name": f"d{index}",
+                "exactly": {
+                    "deviceClassName": devices[index].device_class_name,
+                    "count": devices[index].count,
+                    "selectors": [{"cel": {"expression": identity(devices[index])}}],
+                },
+            }
+            for index in taken
+        ]
+        meta = {"name": node, "namespace": BUSY_NAMESPACE}
+        claim = {"apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim", "metadata": meta}
+        manifests.append({**claim, "spec": {"devices": {"requests": requests}}})
+        pod = {
+            "nodeSelector": {"kubernetes.io/hostname": node},
+            "tolerations": [{"operator": "Exists"}],
+            "resourceClaims": [{"name": "busy", "resourceClaimName": node}],
+            "containers": [{"name": "busy", "image": "busybox", "resources": {"claims": [{"name": "busy"}]}}],
+        }
+        manifests.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod})
+    return manifests
+
+
+def identity(device: Device) -> str:
+    """A selector true exactly on the class device's instances (guarded: it is evaluated on its neighbours)."""
+    terms = []
+    for name, value in sorted(device.attributes.items()):
+        domain, _, ident = name.rpartition("/")
+        ref = f'device.attributes["{domain or device.driver}"].{ident}'
+        if value.kind == "version":
+            equal = f'{ref}.compareTo(semver("{value.value}")) == 0'
+        elif value.kind == "string":
+            equal = f"{ref} == {json.dumps(value.value)}"
+        else:
+            equal = f"{ref} == {str(value.value).lower()}"
+        terms.append(f"has({ref}) && {equal}")
+    return " && ".join(terms) or "true"
 
 
 def renders(fleet: Fleet) -> list[Render]:
@@ -187,7 +258,7 @@ def _compose_on(
     return tuple(item for item in manifests if item["kind"] in ALLOCATION_KINDS)
 
 
-def observe(kubectl, workloads: set[str]) -> dict[str, Outcome] | None:  # type: ignore[no-untyped-def]
+def observe(kubectl: Kubectl, workloads: set[str]) -> dict[str, Outcome] | None:
     """Every render's outcome once each pod is bound with its claim allocated, or refused by the scheduler."""
     pods = kubectl.json("get", "pods", "-n", NAMESPACE)["items"]
     claims = {
@@ -230,21 +301,23 @@ class Agreement:
 @pytest.fixture(scope="module")
 def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[Agreement]:
     project = tmp_path_factory.mktemp("cel-project")
-    write_project(project, pool_sizes(project))
-    fleet = load_stack(project, STACK).fleet
+    sizes = pool_sizes(project)
+    write_project(project, sizes)
+    fleet = stack_fleet(project)
     table = renders(fleet)
+    busy = busy_nodes(sizes)
     run = SandboxRun(tmp_path_factory.mktemp("sandbox-cel"), bin_dir)
     try:
         run.cli("up", "--stack", STACK, "--project-dir", str(project))
         kubectl = run.kubectl(CLUSTER)
+        create(kubectl, occupiers(fleet, busy))
+        eventually(lambda: occupied(kubectl, busy), 90, 1.0, "the busy nodes' devices are taken")
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         # Claim templates before the Deployments whose pods need them.
         ordered = sorted(
             (item for render in table for item in render.manifests), key=lambda item: item["kind"] == "Deployment"
         )
-        kubectl.run(
-            "create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [namespace, *ordered]})
-        )
+        create(kubectl, [namespace, *ordered])
         workloads = {render.workload for render in table}
         outcomes = eventually(lambda: observe(kubectl, workloads), SETTLE_SECONDS, 2.0, "every render settles")
         nodes = kubectl.json("get", "nodes")["items"]
@@ -252,6 +325,21 @@ def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterat
         yield Agreement(fleet, table, outcomes, node_pools)
     finally:
         run.cli("down", check=False)
+
+
+def create(kubectl: Kubectl, manifests: list[Manifest]) -> None:
+    kubectl.run("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
+
+
+def occupied(kubectl: Kubectl, busy: Mapping[str, list[int]]) -> bool:
+    """Every busy node's claim is allocated there."""
+    claims = kubectl.json("get", "resourceclaims", "-n", BUSY_NAMESPACE)["items"]
+    pools = {
+        claim["metadata"]["name"]: {r["pool"] for r in claim["status"]["allocation"]["devices"]["results"]}
+        for claim in claims
+        if claim.get("status", {}).get("allocation")
+    }
+    return pools == {node: {node} for node in busy}
 
 
 def disagreement(agreement: Agreement, render: Render, outcome: Outcome) -> str | None:
@@ -269,10 +357,13 @@ def disagreement(agreement: Agreement, render: Render, outcome: Outcome) -> str 
 
 
 def _device_disagreement(agreement: Agreement, render: Render, outcome: Outcome) -> str | None:
-    """Every allocated device is of its request's DeviceClass and matches its selectors by our evaluator too."""
+    """Each request got its count of devices, each of its DeviceClass and matching its selectors by our evaluator."""
     class_name = next(name for pool, name, _ in POOLS if pool == render.pool)
     devices = {device.name: device for device in agreement.fleet.classes[class_name].spec.devices}
     claims = {claim.name: claim for claim in render.claims}
+    given = sorted(result["request"] for result in outcome.results)
+    if given != sorted(claim.name for claim in render.claims for _ in range(claim.count)):
+        return f"{render.case}: the plan's claims are {render.claims}, kube-scheduler gave {list(outcome.results)}"
     evaluator = SelectorEvaluator()
     for result in outcome.results:
         claim = claims[result["request"]]

@@ -164,6 +164,7 @@ _CASES: list[tuple[str, list[dict[str, Any]]]] = [
     # Several selectors per request (all must hold; each is evaluated only while the earlier ones held).
     ("hopper-with-100gi", _one([f'{_NV}.architecture == "Hopper"', f'{_MEMORY}.compareTo(quantity("100Gi")) >= 0'])),
     ("nvidia-then-2g-profile", _one(['"gpu.nvidia.com" in device.attributes', f'{_NV}.profile == "2g.10gb"'])),
+    ("mig-small-not-2g", _one([f'{_MEMORY}.isLessThan(quantity("15Gi"))', f'{_NV}.profile != "2g.10gb"'])),
     ("has-index-then-index", _one([f"has({_NV}.index)", f"{_NV}.index == 0"])),
     (
         "amd-has-parent-then-parent",
