@@ -306,9 +306,9 @@ def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterat
     fleet = stack_fleet(project)
     table = renders(fleet)
     busy = busy_nodes(sizes)
-    run = SandboxRun(tmp_path_factory.mktemp("sandbox-cel"), bin_dir)
+    run = SandboxRun(tmp_path_factory.mktemp("sandbox-cel"), bin_dir, project)
     try:
-        run.cli("up", "--stack", STACK, "--project-dir", str(project))
+        run.cli("up", "--stack", STACK)
         kubectl = run.kubectl(CLUSTER)
         create(kubectl, occupiers(fleet, busy))
         eventually(lambda: occupied(kubectl, busy), 90, 1.0, "the busy nodes' devices are taken")
