@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from modelplane.api.inference_class import InferenceClass
 from modelplane.api.model_deployment import Member
 from modelplane.scheduling.cel import SelectorEvaluator
-from modelplane.scheduling.matching import MAX_CLASS_CHOICES, RUNTIME_ERROR_NOTE, DeviceMatcher, MemberMatch
+from modelplane.scheduling.matching import MAX_CLASS_CHOICES, RUNTIME_ERROR_NOTE, DeviceMatcher, MemberMatch, _allot
 
 NV = 'device.attributes["gpu.nvidia.com"]'
 AMD = 'device.attributes["gpu.amd.com"]'
@@ -139,3 +142,36 @@ def test_the_search_over_device_class_choices_is_bounded() -> None:
     found = match(devices, *requests)
     assert not found.ok
     assert f"{MAX_CLASS_CHOICES} choices" in found.reason
+
+
+def _brute_force(counts: list[int], allowed: list[list[int]], capacity: list[int]) -> bool:
+    """Every way of giving each request its devices one at a time."""
+    if not counts:
+        return True
+    first, *rest = counts
+    if first == 0:
+        return _brute_force(rest, allowed[1:], capacity)
+    for index in allowed[0]:
+        if capacity[index]:
+            left = [count - (spot == index) for spot, count in enumerate(capacity)]
+            if _brute_force([first - 1, *rest], allowed, left):
+                return True
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    capacity=st.lists(st.integers(0, 3), min_size=1, max_size=4),
+    requests=st.lists(st.tuples(st.integers(1, 3), st.sets(st.integers(0, 3), max_size=4)), min_size=1, max_size=3),
+)
+def test_allotment_exists_exactly_when_some_assignment_does(
+    capacity: list[int], requests: list[tuple[int, set[int]]]
+) -> None:
+    counts = [count for count, _ in requests]
+    allowed = [sorted(index for index in spots if index < len(capacity)) for _, spots in requests]
+    found = _allot(counts, allowed, capacity)
+    assert (found is not None) == _brute_force(counts, allowed, capacity)
+    if found is not None:
+        assert [sum(held.values()) for held in found] == counts
+        assert all(index in allowed[r] for r, held in enumerate(found) for index, n in held.items() if n)
+        assert all(sum(held.get(i, 0) for held in found) <= cap for i, cap in enumerate(capacity))
