@@ -25,7 +25,9 @@ the first runtime error it meets on any node it filters; so whether a selector t
 DeviceClass gets the pod scheduled depends on what other pods hold, and on a busy production node it sooner or
 later fails. To make that deterministic, each pool also has, for each of its class devices after the first, a
 node where a pod of the test holds every device declared before it (`busy_nodes`): there the allocator meets that
-device first, as it would on a busy node. The planner refuses such a selector on that DeviceClass outright.
+device first, as it would on a busy node. That pod also requests the node's CPU and memory, so kube-scheduler's
+scoring keeps the renders on free nodes and the busy nodes stay as set. The planner refuses a selector that fails
+on any device of a DeviceClass for that DeviceClass outright.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from modelplane.compose.common import LABEL_WORKLOAD, Manifest
 from modelplane.compose.fleet import compose_fleet
 from modelplane.compose.replica import compose_replica
 from modelplane.planning import plan
+from modelplane.sandbox.shape import GPU_NODE_CAPACITY, node_name
 from modelplane.scheduling.cel import SelectorEvaluator
 from modelplane.scheduling.matching import DeviceMatcher, device_data
 from modelplane.scheduling.placement import DeviceClaim, EnginePlacement, MemberPlacement, ReplicaPlacement
@@ -147,26 +150,26 @@ def pool_sizes(directory: Path) -> dict[str, int]:
     return {pool: (chosen.count(pool) + 1) + (len(devices) - 1) for pool, _, devices in POOLS}
 
 
-def busy_nodes(nodes: Mapping[str, int]) -> dict[str, list[int]]:
-    """For each device of a pool after the first, a node of the pool whose devices before it are all taken:
-    node → indexes of the class devices taken there. The pool's last nodes serve."""
-    busy: dict[str, list[int]] = {}
-    for pool, _, devices in POOLS:
+Busy = dict[str, tuple[str, list[int]]]  # node → its InferenceClass, and the indexes of the class devices taken
+
+
+def busy_nodes(nodes: Mapping[str, int]) -> Busy:
+    """For each device of a pool after the first, a node of the pool whose devices before it are all taken. The
+    pool's last nodes serve."""
+    busy: Busy = {}
+    for pool, class_name, devices in POOLS:
         for taken in range(1, len(devices)):
-            busy[shape_node_name(pool, nodes[pool] - taken)] = list(range(taken))
+            busy[node_name(pool, nodes[pool] - taken)] = (class_name, list(range(taken)))
     return busy
 
 
-def shape_node_name(pool: str, index: int) -> str:
-    return f"{pool}-{index}"  # as the sandbox names its kwok nodes
-
-
-def occupiers(fleet: Fleet, busy: Mapping[str, list[int]]) -> list[Manifest]:
-    """A claim and a pod per busy node, holding every instance of the class devices to take there."""
+def occupiers(fleet: Fleet, busy: Busy) -> list[Manifest]:
+    """A claim and a pod per busy node, holding every instance of the class devices to take there, and the node's
+    CPU and memory: kube-scheduler's scoring then puts every render on a free node when one fits, so no render
+    takes the devices left free on a busy node (that would hide them from the renders after it)."""
     manifests: list[Manifest] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": BUSY_NAMESPACE}}]
-    pools = {pool: class_name for pool, class_name, _ in POOLS}
-    for node, taken in sorted(busy.items()):
-        devices = fleet.classes[pools[node.rpartition("-")[0]]].spec.devices
+    for node, (class_name, taken) in sorted(busy.items()):
+        devices = fleet.classes[class_name].spec.devices
         requests = [
             {
                 "name": f"d{index}",
@@ -185,7 +188,16 @@ def occupiers(fleet: Fleet, busy: Mapping[str, list[int]]) -> list[Manifest]:
             "nodeSelector": {"kubernetes.io/hostname": node},
             "tolerations": [{"operator": "Exists"}],
             "resourceClaims": [{"name": "busy", "resourceClaimName": node}],
-            "containers": [{"name": "busy", "image": "busybox", "resources": {"claims": [{"name": "busy"}]}}],
+            "containers": [
+                {
+                    "name": "busy",
+                    "image": "busybox",
+                    "resources": {
+                        "claims": [{"name": "busy"}],
+                        "requests": {"cpu": GPU_NODE_CAPACITY["cpu"], "memory": GPU_NODE_CAPACITY["memory"]},
+                    },
+                }
+            ],
         }
         manifests.append({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod})
     return manifests
@@ -293,6 +305,7 @@ class Agreement:
     renders: list[Render]
     outcomes: dict[str, Outcome]  # by workload
     node_pools: dict[str, str]  # node -> pool
+    busy: Busy
 
     def of(self, case: str) -> list[tuple[Render, Outcome]]:
         return [(render, self.outcomes[render.workload]) for render in self.renders if render.case == case]
@@ -322,7 +335,7 @@ def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterat
         outcomes = eventually(lambda: observe(kubectl, workloads), SETTLE_SECONDS, 2.0, "every render settles")
         nodes = kubectl.json("get", "nodes")["items"]
         node_pools = {item["metadata"]["name"]: item["metadata"]["labels"].get(LABEL_POOL, "") for item in nodes}
-        yield Agreement(fleet, table, outcomes, node_pools)
+        yield Agreement(fleet, table, outcomes, node_pools, busy)
     finally:
         run.cli("down", check=False)
 
@@ -331,7 +344,7 @@ def create(kubectl: Kubectl, manifests: list[Manifest]) -> None:
     kubectl.run("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}))
 
 
-def occupied(kubectl: Kubectl, busy: Mapping[str, list[int]]) -> bool:
+def occupied(kubectl: Kubectl, busy: Busy) -> bool:
     """Every busy node's claim is allocated there."""
     claims = kubectl.json("get", "resourceclaims", "-n", BUSY_NAMESPACE)["items"]
     pools = {
@@ -394,6 +407,14 @@ def test_kube_scheduler_agrees_with_the_plan(agreement: Agreement, case: str) ->
     assert all(render.planned or not render.allocatable for render, _ in pairs), "capacity decided a placement"
     found = [text for render, outcome in pairs if (text := disagreement(agreement, render, outcome))]
     assert not found, "\n".join(found)
+
+
+def test_the_busy_nodes_stayed_as_the_test_set_them(agreement: Agreement) -> None:
+    """A render on a busy node would take the devices it leaves for the allocator to meet."""
+    on_busy = [
+        render.case for render in agreement.renders if agreement.outcomes[render.workload].node in agreement.busy
+    ]
+    assert not on_busy
 
 
 def test_every_runtime_error_case_meets_kube_schedulers_runtime_error(agreement: Agreement) -> None:
