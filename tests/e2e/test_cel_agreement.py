@@ -57,7 +57,7 @@ from modelplane.scheduling.cel import SelectorEvaluator
 from modelplane.scheduling.matching import DeviceMatcher, device_data
 from modelplane.scheduling.placement import DeviceClaim, EnginePlacement, MemberPlacement, ReplicaPlacement
 from modelplane.scheduling.validation import load_inputs
-from tests.e2e.conftest import ROOT, Kubectl, SandboxRun, eventually
+from tests.e2e.conftest import ROOT, Kubectl, eventually, running
 from tests.scheduling.cel_agreement_cases import CASES, POOLS
 
 STACK = "cel-agreement"
@@ -319,9 +319,7 @@ def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterat
     fleet = stack_fleet(project)
     table = renders(fleet)
     busy = busy_nodes(sizes)
-    run = SandboxRun(tmp_path_factory.mktemp("sandbox-cel"), bin_dir, project)
-    try:
-        run.cli("up", "--stack", STACK)
+    with running(tmp_path_factory.mktemp("sandbox-cel"), bin_dir, STACK, project) as run:
         kubectl = run.kubectl(CLUSTER)
         create(kubectl, occupiers(fleet, busy))
         eventually(lambda: occupied(kubectl, busy), 90, 1.0, "the busy nodes' devices are taken")
@@ -336,8 +334,6 @@ def agreement(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterat
         nodes = kubectl.json("get", "nodes")["items"]
         node_pools = {item["metadata"]["name"]: item["metadata"]["labels"].get(LABEL_POOL, "") for item in nodes}
         yield Agreement(fleet, table, outcomes, node_pools, busy)
-    finally:
-        run.cli("down", check=False)
 
 
 def create(kubectl: Kubectl, manifests: list[Manifest]) -> None:
