@@ -11,12 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from modelplane.reconcile.logs import Redactor
+from modelplane.reconcile.procs import ChildWatch
 from modelplane.reconcile.stackfiles import project_virtualenv
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
 OnOutput = Callable[[str], None]
+# (stack, pid, start time) of a Pulumi CLI process started for an operation that takes the stack's lock.
+OnProcess = Callable[[str, int, int | None], None]
 T = TypeVar("T")
 
 _ERROR_TAIL = 4000  # CLI errors embed the whole stdout/stderr; the tail carries the diagnosis
@@ -93,6 +96,22 @@ class StackDriver(Protocol):
         """Cancel the stack's running update. Dangerous; only used when explicitly enabled."""
         ...
 
+    def refresh(self, stack: str, *, clear_pending_creates: bool = False, on_output: OnOutput | None = None) -> None:
+        """``pulumi refresh``; ``clear_pending_creates`` drops creates a killed update left unfinished."""
+        ...
+
+    def pending_operations(self, stack: str) -> list[str]:
+        """The checkpoint's pending operations (``"creating <urn>"``), left by an update that never finished."""
+        ...
+
+    def backend_url(self, stack: str) -> str | None:
+        """The URL of the stack's backend (``file:///...`` for a file backend)."""
+        ...
+
+    def project_name(self, stack: str) -> str:
+        """The Pulumi project's name (part of a lock file's path)."""
+        ...
+
 
 def op_counts(op_map: Mapping[Any, int] | None) -> ChangeSummary:
     """Normalise the SDK's ``OpMap`` (enum or str keys) to plain strings."""
@@ -105,10 +124,18 @@ class AutomationStackDriver:
     Stacks are selected lazily, so constructing the driver needs no CLI; the first operation does.
     """
 
-    def __init__(self, project_dir: Path, redactor: Redactor, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        project_dir: Path,
+        redactor: Redactor,
+        *,
+        env: Mapping[str, str] | None = None,
+        on_process: OnProcess | None = None,
+    ) -> None:
         self.project_dir = project_dir
         self.redactor = redactor
         self.env = dict(env or {})
+        self.on_process = on_process
         self._stacks: dict[str, auto.Stack] = {}
         self._lock = threading.Lock()
 
@@ -125,10 +152,34 @@ class AutomationStackDriver:
     def up(self, stack: str, *, refresh: bool = False, on_output: OnOutput | None = None) -> UpResult:
         s = self._engine_stack(stack)
         # show_secrets=False keeps plaintext secrets out of the returned summary's config.
-        result = self._call(
-            lambda: s.up(refresh=refresh, color="never", show_secrets=False, on_output=on_output, on_error=on_output)
+        result = self._locking(
+            stack,
+            lambda: s.up(refresh=refresh, color="never", show_secrets=False, on_output=on_output, on_error=on_output),
         )
         return UpResult(op_counts(result.summary.resource_changes), self._plain_outputs(result.outputs))
+
+    def refresh(self, stack: str, *, clear_pending_creates: bool = False, on_output: OnOutput | None = None) -> None:
+        s = self._engine_stack(stack)
+        self._locking(
+            stack,
+            lambda: s.refresh(
+                clear_pending_creates=clear_pending_creates or None,
+                color="never",
+                on_output=on_output,
+                on_error=on_output,
+            ),
+        )
+
+    def pending_operations(self, stack: str) -> list[str]:
+        deployment = self._call(self._select(stack).export_stack).deployment or {}
+        pending = deployment.get("pending_operations") or []
+        return [f"{op.get('type', '?')} {op.get('resource', {}).get('urn', '?')}" for op in pending]
+
+    def backend_url(self, stack: str) -> str | None:
+        return self._call(self._select(stack).workspace.who_am_i).url
+
+    def project_name(self, stack: str) -> str:
+        return self._call(self._select(stack).workspace.project_settings).name
 
     def outputs(self, stack: str) -> dict[str, Any]:
         s = self._select(stack)
@@ -193,6 +244,14 @@ class AutomationStackDriver:
         link = project_virtualenv(self.project_dir)
         if prebuilt and link is not None and not link.exists():
             link.symlink_to(prebuilt, target_is_directory=True)
+
+    def _locking(self, stack: str, fn: Callable[[], T]) -> T:
+        """An operation that takes the stack's lock: the CLI processes it starts are reported to ``on_process``."""
+        if self.on_process is None:
+            return self._call(fn)
+        on_process = self.on_process
+        with ChildWatch(("--stack", stack), lambda pid, start: on_process(stack, pid, start)):
+            return self._call(fn)
 
     def _call(self, fn: Callable[[], T]) -> T:
         """Run an automation call, mapping its errors onto the driver's own."""

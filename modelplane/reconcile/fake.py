@@ -30,6 +30,9 @@ class FakeStackDriver:
         self.engine_lines: list[str] = []
         self.up_started = threading.Event()
         self.up_refresh: list[bool] = []
+        self.pending_ops: dict[str, list[str]] = defaultdict(list)
+        self.refreshes: list[tuple[str, bool]] = []
+        self.backend = "file:///nonexistent-fake-backend"
         self.active_ups = 0
         self.max_active_ups = 0
         self._errors: dict[tuple[str, str], deque[Exception]] = defaultdict(deque)
@@ -97,6 +100,23 @@ class FakeStackDriver:
 
     def cancel(self, stack: str) -> None:
         self._enter("cancel", stack, None)
+
+    def refresh(self, stack: str, *, clear_pending_creates: bool = False, on_output: OnOutput | None = None) -> None:
+        self._enter("refresh", stack, on_output)
+        self.refreshes.append((stack, clear_pending_creates))
+        if clear_pending_creates:
+            self.pending_ops[stack] = [op for op in self.pending_ops[stack] if not op.startswith("creating ")]
+
+    def pending_operations(self, stack: str) -> list[str]:
+        self._enter("pending_operations", stack, None)
+        return list(self.pending_ops[stack])
+
+    def backend_url(self, stack: str) -> str | None:
+        self._enter("backend_url", stack, None)
+        return self.backend
+
+    def project_name(self, stack: str) -> str:
+        return "modelplane"
 
     def _enter(self, op: str, stack: str, on_output: OnOutput | None) -> None:
         """Record the call, register secret config (as the real adapter does), then fail or print as scripted."""

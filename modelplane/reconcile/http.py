@@ -1,37 +1,42 @@
-"""The service's HTTP port: health, readiness, metrics, manual triggers and the replicas endpoint."""
+"""The service's HTTP API on FastAPI/uvicorn: health, readiness, metrics, status, triggers and replicas.
+
+Every route but ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer <token>``. Bodies and headers are
+bounded, malformed requests get a 4xx JSON answer, and nothing (not even a traceback) reaches the log
+except as one redacted JSON line.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
-import re
+import socket
 import threading
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Protocol
 
+import uvicorn
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.scaling import PlanRejectedError
+from modelplane.reconcile.settings import HttpSettings
 from modelplane.reconcile.stackfiles import StackFileError
 
 log = logging.getLogger("modelplane.reconcile.http")
 
-_RECONCILE = re.compile(r"^/stacks/(?P<stack>[^/]+)/reconcile$")
-_REPLICAS = re.compile(r"^/stacks/(?P<stack>[^/]+)/deployments/(?P<deployment>[^/]+)/replicas$")
-_MAX_BODY = 64 * 1024
-
-
-class HttpError(Exception):
-    """An error the API answers with a status and a JSON body."""
-
-    def __init__(self, status: HTTPStatus, message: str, **fields: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": message, **fields}
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class UnknownStackError(LookupError):
@@ -43,11 +48,11 @@ class ServiceStoppingError(RuntimeError):
 
 
 # Domain errors the routes let through, and how they are answered.
-_STATUS_OF: tuple[tuple[type[Exception], HTTPStatus], ...] = (
-    (ServiceStoppingError, HTTPStatus.SERVICE_UNAVAILABLE),
-    (LookupError, HTTPStatus.NOT_FOUND),
-    (PlanRejectedError, HTTPStatus.UNPROCESSABLE_ENTITY),
-    (StackFileError, HTTPStatus.INTERNAL_SERVER_ERROR),
+_STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (ServiceStoppingError, 503),
+    (LookupError, 404),
+    (PlanRejectedError, 422),
+    (StackFileError, 500),
 )
 
 
@@ -65,120 +70,261 @@ class ControlApi(Protocol):
     def set_replicas(self, stack: str, deployment: str, replicas: int) -> dict[str, Any]: ...
 
 
-class ControlServer:
-    """A threading HTTP server on its own thread; ``port`` is the bound port (0 picks a free one)."""
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
 
-    def __init__(self, api: ControlApi, host: str, port: int, *, token: str | None = None) -> None:
-        handler = type("Handler", (_Handler,), {"api": api, "token": token})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        # A short poll interval keeps shutdown quick; the cost is a few idle wake-ups per second.
+
+class ErrorAnswer(_Model):
+    error: str
+    problems: list[str] = []
+
+
+class HealthAnswer(_Model):
+    status: str
+
+
+class ReadyAnswer(_Model):
+    ready: bool
+    stacks: dict[str, dict[str, Any]]
+
+
+class AcceptedAnswer(_Model):
+    stack: str
+    accepted: bool
+
+
+class ReplicasRequest(_Model):
+    replicas: int = Field(ge=0, le=1_000_000)
+
+
+class ReplicasAnswer(_Model):
+    stack: str
+    deployment: str
+    previous: int | None
+    replicas: int
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.answer = status, ErrorAnswer(error=message, problems=problems or [])
+
+
+# Module level, so FastAPI resolves the (postponed) annotation from the globals.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(HTTPBearer(auto_error=False))]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorAnswer} for code in (400, 401, 404, 413, 422, 500, 503)
+}
+
+
+def build_app(api: ControlApi, redactor: Redactor, token: str | None, *, with_metrics: bool = True) -> FastAPI:
+    """The control API; ``token`` None disables authentication (the caller checked it may)."""
+    app = FastAPI(
+        title="modelplane reconcile",
+        version="1",
+        docs_url=None,  # the interactive pages load scripts from a CDN; the document is at /openapi.json
+        redoc_url=None,
+        openapi_url=None,
+    )
+    def authorized(credentials: Credentials) -> None:
+        if token is None:
+            return
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise _HttpError(401, "missing or wrong bearer token")
+
+    guarded = [Depends(authorized)]
+
+    def answer(status: int, body: BaseModel | dict[str, Any]) -> JSONResponse:
+        content = body.model_dump(by_alias=True) if isinstance(body, BaseModel) else body
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse(redactor.redact_tree(content), status_code=status, headers=headers)
+
+    @app.exception_handler(_HttpError)
+    async def _on_http_error(_: Request, exc: _HttpError) -> JSONResponse:
+        return answer(exc.status, exc.answer)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _on_starlette(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return answer(exc.status_code, ErrorAnswer(error=str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return answer(400, ErrorAnswer(error="invalid request", problems=_problems(exc.errors())))
+
+    @app.exception_handler(Exception)
+    async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, tuple(kind for kind, _ in _STATUS_OF)):
+            status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
+            return answer(status, ErrorAnswer(error=str(exc), problems=list(getattr(exc, "problems", []))))
+        return answer(500, ErrorAnswer(error="internal error (see service log)"))
+
+    @app.get("/healthz", response_model=HealthAnswer)
+    def healthz() -> JSONResponse:
+        return answer(200, HealthAnswer(status="ok"))
+
+    @app.get("/readyz", response_model=ReadyAnswer, responses={503: {"model": ReadyAnswer}})
+    def readyz() -> JSONResponse:
+        ready, detail = api.ready()
+        return answer(200 if ready else 503, {"ready": ready, **detail})
+
+    if with_metrics:
+        add_metrics_route(app, api, guarded)
+
+    @app.get("/stacks", dependencies=guarded, response_model=dict[str, dict[str, Any]], responses=_ERRORS)
+    def stacks() -> JSONResponse:
+        return answer(200, api.statuses())
+
+    @app.post(
+        "/stacks/{stack}/reconcile",
+        dependencies=guarded,
+        status_code=202,
+        response_model=AcceptedAnswer,
+        responses=_ERRORS,
+    )
+    def reconcile(stack: str) -> JSONResponse:
+        api.trigger_manual(stack)
+        return answer(202, AcceptedAnswer(stack=stack, accepted=True))
+
+    @app.put(
+        "/stacks/{stack}/deployments/{deployment}/replicas",
+        dependencies=guarded,
+        response_model=ReplicasAnswer,
+        responses=_ERRORS,
+        openapi_extra={"requestBody": _body_schema(ReplicasRequest)},
+    )
+    async def replicas(stack: str, deployment: str, request: Request) -> JSONResponse:
+        # Parsed by pydantic-core, not json.loads: it bounds nesting depth instead of raising RecursionError.
+        try:
+            body = ReplicasRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise _HttpError(400, 'body must be {"replicas": <integer >= 0>}', _problems(exc.errors())) from None
+        # The scale path plans and writes files: off the event loop, so one slow plan does not stall the port.
+        result = await asyncio.to_thread(api.set_replicas, stack, deployment, body.replicas)
+        return answer(200, ReplicasAnswer(**result))
+
+    @app.get("/openapi.json", dependencies=guarded, include_in_schema=False)
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    return app
+
+
+def add_metrics_route(app: FastAPI, api: ControlApi, dependencies: list[Any]) -> None:
+    @app.get(
+        "/metrics",
+        dependencies=dependencies,
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **_ERRORS},
+    )
+    def metrics() -> Response:
+        return Response(api.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_app(api: ControlApi) -> FastAPI:
+    """``/metrics`` alone and without a token, for a listener of its own (``http.metricsPort``)."""
+    app = FastAPI(title="modelplane reconcile metrics", docs_url=None, redoc_url=None, openapi_url=None)
+    add_metrics_route(app, api, [])
+    return app
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": model.model_json_schema(by_alias=True)}}}
+
+
+def _problems(errors: Any) -> list[str]:
+    """Field path and message of each validation error; never the offending input (it may be anything)."""
+    return [f"{'.'.join(str(p) for p in e.get('loc', ())) or 'body'}: {e.get('msg', 'invalid')}" for e in errors][:20]
+
+
+class BoundedGuard:
+    """Outermost ASGI layer: bounds the body (413), catches what escapes the app (one log line, 500)."""
+
+    def __init__(self, app: Asgi, max_body: int) -> None:
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            await _plain_error(send, 413 if declared.isdigit() else 400, "body too large or bad Content-Length")
+            return
+        state = {"received": 0, "started": False}
+
+        async def bounded_receive() -> Message:
+            message = await receive()
+            state["received"] += len(message.get("body", b""))
+            if state["received"] > self.max_body:
+                raise _BodyTooLargeError
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            state["started"] = state["started"] or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, tracking_send)
+        except _BodyTooLargeError:
+            if not state["started"]:
+                await _plain_error(send, 413, "body too large")
+        except Exception as exc:  # noqa: BLE001 - the answer is already a JSON 500; log one line, no traceback
+            log.error("http handler failed: %s", type(exc).__name__, extra={"path": scope.get("path", "")})
+            if not state["started"]:
+                await _plain_error(send, 500, "internal error (see service log)")
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+async def _plain_error(send: Send, status: int, message: str) -> None:
+    payload = ErrorAnswer(error=message).model_dump_json().encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class ControlServer:
+    """uvicorn serving ``app`` on its own thread; the socket is bound at construction, so ``port`` is known."""
+
+    def __init__(self, app: FastAPI, host: str, port: int, settings: HttpSettings, *, name: str = "http") -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        config = uvicorn.Config(
+            BoundedGuard(app, settings.max_body_bytes),
+            http="h11",
+            lifespan="off",
+            log_config=None,  # uvicorn's loggers propagate to the service's JSON handler
+            access_log=False,
+            server_header=False,
+            limit_concurrency=settings.max_concurrency,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            timeout_keep_alive=5,
+        )
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="modelplane-http", daemon=True
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"modelplane-{name}", daemon=True
         )
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return int(self._socket.getsockname()[1])
 
-    def start(self) -> None:
+    def start(self, timeout: float = 10.0) -> None:
         self._thread.start()
+        deadline = threading.Event()
+        for _ in range(int(timeout / 0.01)):
+            if self._server.started or not self._thread.is_alive():
+                break
+            deadline.wait(0.01)
 
     def stop(self) -> None:
-        if self._thread.is_alive():  # shutdown() would wait forever for a loop that never ran
-            self._server.shutdown()
-        self._server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    api: ControlApi
-    token: str | None
-    server_version = "modelplane-reconcile"
-
-    def do_GET(self) -> None:
-        self._respond(self._get)
-
-    def do_POST(self) -> None:
-        self._respond(self._post)
-
-    def do_PUT(self) -> None:
-        self._respond(self._put)
-
-    @property
-    def route(self) -> str:
-        """The request path without its query string."""
-        return urlsplit(self.path).path
-
-    def _get(self) -> tuple[HTTPStatus, Any]:
-        if self.route == "/healthz":
-            return HTTPStatus.OK, {"status": "ok"}
-        if self.route == "/readyz":
-            ready, detail = self.api.ready()
-            return (HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE), {"ready": ready, **detail}
-        if self.route == "/metrics":
-            return HTTPStatus.OK, self.api.metrics_text()
-        if self.route == "/stacks":
-            return HTTPStatus.OK, self.api.statuses()
-        raise HttpError(HTTPStatus.NOT_FOUND, f"no route GET {self.route}")
-
-    def _post(self) -> tuple[HTTPStatus, Any]:
-        match = _RECONCILE.match(self.route)
-        if not match:
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no route POST {self.route}")
-        self._authorize()
-        self.api.trigger_manual(match["stack"])
-        return HTTPStatus.ACCEPTED, {"stack": match["stack"], "accepted": True}
-
-    def _put(self) -> tuple[HTTPStatus, Any]:
-        match = _REPLICAS.match(self.route)
-        if not match:
-            raise HttpError(HTTPStatus.NOT_FOUND, f"no route PUT {self.route}")
-        self._authorize()
-        replicas = self._json_body().get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool):
-            raise HttpError(HTTPStatus.BAD_REQUEST, 'body must be {"replicas": <integer>}')
-        return HTTPStatus.OK, self.api.set_replicas(match["stack"], match["deployment"], replicas)
-
-    def _authorize(self) -> None:
-        """Mutating routes need ``Authorization: Bearer <token>`` when the service has a token."""
-        if self.token is None:
-            return
-        given = self.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
-            raise HttpError(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
-
-    def _json_body(self) -> dict[str, Any]:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > _MAX_BODY:
-            raise HttpError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError as exc:
-            raise HttpError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise HttpError(HTTPStatus.BAD_REQUEST, "body must be a JSON object")
-        return body
-
-    def _respond(self, route: Callable[[], tuple[HTTPStatus, Any]]) -> None:
-        try:
-            status, body = route()
-        except HttpError as exc:
-            status, body = exc.status, exc.body
-        except tuple(kind for kind, _ in _STATUS_OF) as exc:
-            status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
-            body = {"error": str(exc), "problems": list(getattr(exc, "problems", []))}
-        except Exception:
-            log.exception("http handler failed", extra={"path": self.path})
-            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error (see service log)"}
-        if isinstance(body, bytes):
-            payload, content_type = body, CONTENT_TYPE_LATEST
-        else:
-            payload, content_type = json.dumps(body, default=str).encode(), "application/json"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", format % args)
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "[redacted]"
 
@@ -20,7 +23,29 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bpul-[a-f0-9]{40}\b"),
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
     re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    # userinfo of a URL (https://user:password@host): an autoscaler's Prometheus URL, a backend URL.
+    re.compile(r"(?<=://)[^/\s:@'\"]+:[^/\s@'\"]+(?=@)"),
 )
+
+# Environment variables that always hold a credential, and name shapes that do.
+_SECRET_ENV = frozenset(
+    {
+        "PULUMI_ACCESS_TOKEN",
+        "PULUMI_CONFIG_PASSPHRASE",
+        "MODELPLANE_API_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "GOOGLE_CREDENTIALS",
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+        "ARM_CLIENT_SECRET",
+        "ARM_ACCESS_KEY",
+        "AZURE_CLIENT_SECRET",
+        "HF_TOKEN",
+        "GITHUB_TOKEN",
+    }
+)
+_SECRET_ENV_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|PASSPHRASE|CREDENTIALS|PRIVATE_KEY|API_KEY)$")
+_SECRET_ENV_FILES = ("PULUMI_CONFIG_PASSPHRASE_FILE",)
 
 # key: value / key=value / "key": "value" for keys that always carry a secret (kubeconfig, AWS, generic).
 _KEY_VALUE = re.compile(
@@ -42,14 +67,48 @@ class Redactor:
         self._values: set[str] = set()
 
     def register(self, value: Any) -> None:
-        """Remember a secret value (and its lines and JSON-escaped form) for redaction."""
-        for text in _leaves(value):
+        """Remember a secret value (and its lines and JSON-escaped form) for redaction.
+
+        Structured values count leaf by leaf, also when they arrive as JSON text (a secret config object
+        set with ``--secret --path`` comes back from the CLI as one JSON string).
+        """
+        parsed = _parsed(value)
+        texts = [*_leaves(value), *(_leaves(parsed) if parsed is not value else ())]
+        for text in texts:
             # Engine output is line-based, so a multi-line secret (a kubeconfig) shows up a line at a time;
             # short lines ("apiVersion: v1") are structure, not secret, and are left out.
             lines = {line.strip() for line in text.splitlines()} if "\n" in text else set()
             candidates = {text, json.dumps(text)[1:-1]} | {line for line in lines if len(line) >= self._MIN_LINE}
             with self._lock:
                 self._values.update(c for c in candidates if len(c) >= self._MIN_LEN)
+
+    def register_environment(self, env: Mapping[str, str]) -> None:
+        """Remember the credentials a process environment holds (and the passphrase file's content)."""
+        for name, value in env.items():
+            if value and (name in _SECRET_ENV or _SECRET_ENV_NAME.search(name)):
+                self.register(value)
+        for name in _SECRET_ENV_FILES:
+            if env.get(name):
+                with contextlib.suppress(OSError):  # the CLI reports an unreadable passphrase file itself
+                    self.register(Path(env[name]).read_text(encoding="utf-8").strip())
+
+    def register_url_credentials(self, url: str) -> None:
+        """Remember the password (and user) of a URL's userinfo, which may show up decoded in error text."""
+        parts = urlsplit(url)
+        for value in (parts.password, parts.username if parts.password else None):
+            if value:
+                self.register(value)
+                self.register(unquote(value))
+
+    def redact_tree(self, value: Any) -> Any:
+        """``value`` with every string in it redacted (for JSON answers: keeps the structure valid)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {key: self.redact_tree(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_tree(item) for item in value]
+        return value
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every known secret replaced."""
@@ -61,6 +120,16 @@ class Redactor:
         for pattern in _PATTERNS:
             text = pattern.sub(REDACTED, text)
         return _KEY_VALUE.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+def _parsed(value: Any) -> Any:
+    """A JSON object or array given as text, parsed; anything else as it is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _leaves(value: Any) -> Iterable[str]:

@@ -14,6 +14,8 @@ from enum import IntEnum, StrEnum
 from typing import Any, TypeVar
 
 from modelplane.reconcile.driver import ChangeSummary, ConcurrentUpdateError, StackDriver
+from modelplane.reconcile.journal import StackJournal
+from modelplane.reconcile.locks import Verdict, classify, file_backend_root, stack_locks
 from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.metrics import ReconcileMetrics
 from modelplane.reconcile.settings import RunnerSettings
@@ -38,6 +40,8 @@ class Trigger(StrEnum):
     DRIFT = "drift"
     MANUAL = "manual"
     SCALE = "scale"
+    RECOVERY = "recovery"  # this service stopped in the middle of an update of the stack
+    UPSTREAM = "upstream"  # a stack this one reads (StackReference) has new outputs
 
 
 _WORK = {
@@ -46,7 +50,11 @@ _WORK = {
     Trigger.EDIT: Work.UP,
     Trigger.MANUAL: Work.UP,
     Trigger.SCALE: Work.UP,
+    Trigger.RECOVERY: Work.UP,
+    Trigger.UPSTREAM: Work.UP,
 }
+# Triggers whose ``up`` reads the real resources first: drift, and a person asking to converge for real.
+_REFRESHES = frozenset({Trigger.DRIFT, Trigger.MANUAL})
 # A person asking explicitly should not wait out a backoff; automatic triggers must (that is what it is for).
 _BYPASSES_BACKOFF = frozenset({Trigger.MANUAL})
 
@@ -99,6 +107,7 @@ class _State:
     conflict_since: float | None = None
     stopping: bool = False
     first_run_done: bool = False
+    converged: bool = False  # a run has succeeded since start (the stack matched its inputs then)
     last_success_at: float | None = None
     last_error: str | None = None
     last_drift: dict[str, int] = field(default_factory=dict)
@@ -116,8 +125,14 @@ class StackRunner:
         clock: Clock,
         metrics: ReconcileMetrics,
         redactor: Redactor,
+        journal: StackJournal | None = None,
     ) -> None:
         self.stack = inputs.stack
+        self.journal = journal
+        # Set by the service for split stacks: may this stack run now, and who to tell about new outputs.
+        self.gate: Callable[[], bool] = lambda: True
+        self.on_outputs: Callable[[dict[str, Any] | None, dict[str, Any]], None] = lambda before, after: None
+        self._outputs: dict[str, Any] | None = None
         self.inputs = inputs
         self.driver = driver
         self.settings = settings
@@ -152,6 +167,28 @@ class StackRunner:
                 state.not_before = min(state.not_before, self.clock())
         return True
 
+    def request_startup(self) -> Trigger:
+        """The first run's trigger, from the journal: finish a crashed update, apply an edit never applied, or check.
+
+        An edit accepted before a stop is in the stack file but not in the applied fingerprint, so it is
+        applied now even with ``autoRemediate`` off (a check would only report it).
+        """
+        journal = self.journal
+        trigger = Trigger.STARTUP
+        if journal is not None:
+            applied = journal.applied_fingerprint
+            if journal.in_flight is not None:
+                trigger = Trigger.RECOVERY
+            elif applied is not None and applied != self.inputs.fingerprint():
+                trigger = Trigger.EDIT
+        self.request(trigger)
+        return trigger
+
+    def note_process(self, pid: int, start: int | None) -> None:
+        """A Pulumi CLI process started for this stack's operation in flight (journalled as this service's)."""
+        if self.journal is not None:
+            self.journal.add_process(pid, start)
+
     def note_file_event(self) -> None:
         """A file this stack depends on changed on disk (debounced; acted on by ``poll``)."""
         with self._lock:
@@ -171,6 +208,7 @@ class StackRunner:
     def poll(self) -> bool:
         """Advance timers (debounce, input poll, drift) and claim a due run: True means call ``execute``."""
         now = self.clock()
+        allowed = self.gate()  # outside our lock: the gate reads other runners' state
         with self._lock:
             inputs_due = self._debounce.due(now) or now >= self._next_poll_at
             if inputs_due:
@@ -182,7 +220,7 @@ class StackRunner:
             self.request(Trigger.DRIFT)
         with self._lock:
             state = self._state
-            if state.phase is not Phase.IDLE or state.pending is None or now < state.not_before:
+            if state.phase is not Phase.IDLE or state.pending is None or now < state.not_before or not allowed:
                 return False
             state.phase = Phase.QUEUED
             self._idle.clear()
@@ -195,16 +233,20 @@ class StackRunner:
             if state.phase is not Phase.QUEUED or state.pending is None:
                 return None
             state.phase, pending, state.pending = Phase.RUNNING, state.pending, None
+        fingerprint = self.inputs.fingerprint()
         if pending.work is Work.UP or self.settings.auto_remediate:
             # This run applies the inputs as they are now; edits from here on cause the follow-up. A
             # report-only check applies nothing, so an edit it saw must still come back as an edit.
-            fingerprint = self.inputs.fingerprint()
             with self._lock:
                 self._seen_fingerprint = fingerprint
         started = self.clock()
         self.metrics.in_progress.labels(self.stack).set(1)
+        log.info(
+            "run started",
+            extra={"stack": self.stack, "work": pending.work.name.lower(), "reasons": sorted(pending.reasons)},
+        )
         try:
-            outcome = self._perform(pending, started)
+            outcome = self._perform(pending, started, fingerprint)
         finally:
             self.metrics.in_progress.labels(self.stack).set(0)
         self._finish(outcome)
@@ -240,6 +282,32 @@ class StackRunner:
         with self._lock:
             return self._state.first_run_done
 
+    @property
+    def converged(self) -> bool:
+        """A run has succeeded since start."""
+        with self._lock:
+            return self._state.converged
+
+    @property
+    def settled(self) -> bool:
+        """Idle with nothing pending: no run queued, running or waiting out a backoff."""
+        with self._lock:
+            return self._state.phase is Phase.IDLE and self._state.pending is None
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        with self._lock:
+            return self._state.phase in (Phase.QUEUED, Phase.RUNNING)
+
+    @property
+    def due(self) -> bool:
+        """Active, or with a run pending whose backoff is over."""
+        with self._lock:
+            state = self._state
+            pending_due = state.pending is not None and self.clock() >= state.not_before
+            return state.phase in (Phase.QUEUED, Phase.RUNNING) or pending_due
+
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot for ``/readyz`` and ``/stacks``."""
         with self._lock:
@@ -251,6 +319,7 @@ class StackRunner:
                 "failures": s.failures,
                 "notBefore": s.not_before,
                 "firstRunDone": s.first_run_done,
+                "converged": s.converged,
                 "lastSuccessAt": s.last_success_at,
                 "lastError": s.last_error,
                 "lastDrift": s.last_drift,
@@ -258,9 +327,9 @@ class StackRunner:
 
     # --- one run --------------------------------------------------------------------------------
 
-    def _perform(self, pending: Pending, started: float) -> RunOutcome:
+    def _perform(self, pending: Pending, started: float, fingerprint: str) -> RunOutcome:
         try:
-            return self._reconcile(pending)
+            return self._reconcile(pending, fingerprint)
         except ConcurrentUpdateError as exc:
             self._maybe_cancel(started)
             return RunOutcome(self.stack, pending, Result.CONFLICT, error=self._short(exc))
@@ -268,19 +337,105 @@ class StackRunner:
             log.debug("run failed", exc_info=True, extra={"stack": self.stack})
             return RunOutcome(self.stack, pending, Result.FAILURE, error=self._short(exc))
 
-    def _reconcile(self, pending: Pending) -> RunOutcome:
+    def _reconcile(self, pending: Pending, fingerprint: str) -> RunOutcome:
+        refreshed = Trigger.RECOVERY in pending.reasons and self._recover()
         self._sync_placement_before()
         drift: ChangeSummary | None = None
         if pending.work is Work.CHECK:
             drift = self._timed("check", lambda: self.driver.refresh_preview(self.stack, on_output=self._engine_line))
             self._record_drift(drift)
+            if not drift.has_changes:
+                self._record_applied(fingerprint)
             if not drift.has_changes or not self.settings.auto_remediate:
                 return RunOutcome(self.stack, pending, Result.SUCCESS, drift=drift)
         # Drift means the real resources moved: refresh first so the update puts them back.
-        refresh = drift is not None or Trigger.DRIFT in pending.reasons
-        result = self._timed("up", lambda: self.driver.up(self.stack, refresh=refresh, on_output=self._engine_line))
+        refresh = not refreshed and (drift is not None or bool(pending.reasons & _REFRESHES))
+        before = self._known_outputs()
+        result = self._timed(
+            "up",
+            lambda: self._journalled(
+                "up", lambda: self.driver.up(self.stack, refresh=refresh, on_output=self._engine_line)
+            ),
+        )
+        self._record_applied(fingerprint)
         self._write_placement(parse_placement(result.outputs.get("placement")))
+        self._outputs = result.outputs
+        # Called before this run ends, so readiness never sees a gap between this run and the one it causes.
+        self.on_outputs(before, result.outputs)
         return RunOutcome(self.stack, pending, Result.SUCCESS, ups=1, drift=drift)
+
+    # --- crash recovery -------------------------------------------------------------------------
+
+    def _recover(self) -> bool:
+        """After this service died mid-update: clear the lock its own dead CLI left, drop pending creates,
+        refresh. True once refreshed. A lock that is not provably ours is left alone (the refresh then
+        fails with a concurrent-update error, which is reported and retried)."""
+        in_flight = self.journal.in_flight if self.journal is not None else None
+        if in_flight is not None:
+            self._clear_own_stale_locks(in_flight)
+        pending_ops = self.driver.pending_operations(self.stack)
+        if pending_ops:
+            log.warning(
+                "a killed update left %d pending operation(s); refreshing and clearing pending creates",
+                len(pending_ops),
+                extra={"stack": self.stack, "pendingOperations": pending_ops},
+            )
+        self._timed(
+            "refresh",
+            lambda: self._journalled(
+                "refresh",
+                lambda: self.driver.refresh(
+                    self.stack, clear_pending_creates=bool(pending_ops), on_output=self._engine_line
+                ),
+            ),
+        )
+        if self.journal is not None and self.journal.in_flight is not None:
+            self.journal.end()
+        return True
+
+    def _clear_own_stale_locks(self, in_flight: dict[str, Any]) -> None:
+        root = file_backend_root(self.driver.backend_url(self.stack))
+        if root is None:
+            log.warning(
+                "stopped mid-update on a backend that is not file://: a stale lock there is not cleared here",
+                extra={"stack": self.stack},
+            )
+            return
+        for lock in stack_locks(root, self.driver.project_name(self.stack), self.stack):
+            verdict = classify(lock, in_flight)
+            extra = {"stack": self.stack, "lock": str(lock.path), "verdict": verdict.value}
+            if verdict is Verdict.OURS_RUNNING:
+                raise ConcurrentUpdateError(f"this service's previous Pulumi process still runs: {lock.describe()}")
+            if verdict is Verdict.OURS_DEAD:
+                lock.path.unlink(missing_ok=True)
+                log.warning(
+                    "cleared the stale lock %s: its pid was a Pulumi process this service started (journalled), "
+                    "on this host and boot, and it no longer runs",
+                    lock.describe(),
+                    extra=extra,
+                )
+            else:
+                log.warning("left the lock %s: not provably this service's", lock.describe(), extra=extra)
+
+    def _journalled(self, operation: str, call: Callable[[], T]) -> T:
+        """An operation that takes the stack's lock, noted in the journal while it runs (see ``_recover``)."""
+        if self.journal is None:
+            return call()
+        self.journal.begin(operation)
+        try:
+            return call()
+        finally:
+            self.journal.end()
+
+    def _record_applied(self, fingerprint: str) -> None:
+        if self.journal is not None:
+            self.journal.record_applied(fingerprint)
+
+    def _known_outputs(self) -> dict[str, Any] | None:
+        """The stack outputs before this run's ``up`` (asked once; afterwards kept from each ``up``)."""
+        if self._outputs is None:
+            self._outputs = self.driver.outputs(self.stack)
+        return self._outputs
 
     def _timed(self, kind: str, operation: Callable[[], T]) -> T:
         start = self.clock()
@@ -336,6 +491,7 @@ class StackRunner:
             state = self._state
             state.first_run_done = True
             if outcome.result is Result.SUCCESS:
+                state.converged = True
                 state.failures, state.conflict_since, state.last_error = 0, None, None
                 state.last_success_at = now
                 state.pending = state.follow_up

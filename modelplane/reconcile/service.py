@@ -19,15 +19,18 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from modelplane.reconcile.auth import Auth, AuthSetupError, resolve_auth
 from modelplane.reconcile.autoscale import Autoscaler, MetricSource, PrometheusSource
 from modelplane.reconcile.driver import AutomationStackDriver, StackDriver
-from modelplane.reconcile.http import ControlServer, ServiceStoppingError, UnknownStackError
+from modelplane.reconcile.http import ControlServer, ServiceStoppingError, UnknownStackError, build_app, metrics_app
+from modelplane.reconcile.journal import StateDir, StateDirBusyError
 from modelplane.reconcile.logs import Redactor, configure_logging
 from modelplane.reconcile.metrics import ReconcileMetrics
 from modelplane.reconcile.runner import StackRunner, Trigger
 from modelplane.reconcile.scaling import Planner, ScaleResult, facade_planner, read_replicas, scale_deployment
 from modelplane.reconcile.settings import AutoscalerSettings, ServiceSettings
 from modelplane.reconcile.stackfiles import StackInputs
+from modelplane.reconcile.topology import CLUSTER_OUTPUTS, FLEET_OUTPUTS, Topology, outputs_changed, split_topology
 from modelplane.reconcile.triggers import FileWatcher
 
 log = logging.getLogger("modelplane.reconcile.service")
@@ -48,14 +51,17 @@ class Service:
         clock: Callable[[], float] = time.time,
         planner: Planner = facade_planner,
         metric_source: Callable[[str], MetricSource] = PrometheusSource,
-        token: str | None = None,
+        auth: Auth | None = None,
+        state: StateDir | None = None,
     ) -> None:
         if not settings.stacks:
             raise ValueError("no stacks to reconcile")
         self.settings = settings
         self.project_dir = project_dir
         self.planner = planner
-        self.token = token
+        self.redactor = redactor
+        self.auth = auth or Auth(None, "none")
+        self.state = state
         self.metrics = ReconcileMetrics()
         self.runners = {
             stack: StackRunner(
@@ -65,9 +71,12 @@ class Service:
                 clock=clock,
                 metrics=self.metrics,
                 redactor=redactor,
+                journal=state.journal(stack) if state else None,
             )
             for stack in settings.stacks
         }
+        self.topology = split_topology(project_dir, settings.stacks)
+        self._order_split_stacks(self.topology)
         self.autoscalers = [
             self._autoscaler(spec, metric_source(spec.prometheus_url), clock) for spec in settings.autoscalers
         ]
@@ -85,10 +94,22 @@ class Service:
             {stack: runner.inputs.watch_targets for stack, runner in self.runners.items()},
             lambda stack: self.runners[stack].note_file_event(),
         )
-        self._http: ControlServer | None = None
+        self._servers: list[ControlServer] = []
         self._watching = False
         self._started = threading.Event()
         self._stopping = threading.Event()
+        self._ready_latch = threading.Event()
+
+    def _order_split_stacks(self, topology: Topology) -> None:
+        """Fleet before its clusters, clusters (in parallel) before the fleet's next pass; see ``topology``."""
+        for fleet_name, cluster_names in topology.clusters.items():
+            fleet = self.runners[fleet_name]
+            clusters = [self.runners[name] for name in cluster_names]
+            fleet.gate = lambda clusters=clusters: not any(c.active for c in clusters)
+            fleet.on_outputs = lambda before, after, clusters=clusters: _tell(clusters, before, after, FLEET_OUTPUTS)
+            for cluster in clusters:
+                cluster.gate = lambda fleet=fleet: not fleet.due
+                cluster.on_outputs = lambda before, after, fleet=fleet: _tell([fleet], before, after, CLUSTER_OUTPUTS)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -96,7 +117,8 @@ class Service:
         """Queue each stack's startup check, then start ticks, the watcher and the HTTP port."""
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every tick at INFO
         for stack, runner in self.runners.items():
-            runner.request(Trigger.STARTUP)
+            trigger = runner.request_startup()
+            log.info("first run: %s", trigger.value, extra={"stack": stack})
             self._scheduler.add_job(
                 self.tick, "interval", args=[stack], seconds=self.settings.tick_seconds, id=f"tick:{stack}"
             )
@@ -113,15 +135,38 @@ class Service:
             self._watcher.start()
             self._watching = True
         if http:
-            self._http = ControlServer(self, self.settings.http.host, self.settings.http.port, token=self.token)
-            self._http.start()
+            self._start_http()
         self._scheduler.start()
         self._started.set()
-        log.info("reconcile service started", extra={"stacks": list(self.runners), "port": self.http_port})
+        log.info(
+            "reconcile service started",
+            extra={
+                "stacks": list(self.runners),
+                "port": self.http_port,
+                "metricsPort": self.metrics_port,
+                "auth": self.auth.source,
+                "splitStacks": {fleet: list(c) for fleet, c in self.topology.clusters.items()},
+            },
+        )
+
+    def _start_http(self) -> None:
+        http = self.settings.http
+        separate_metrics = http.metrics_port is not None
+        app = build_app(self, self.redactor, self.auth.token, with_metrics=not separate_metrics)
+        self._servers.append(ControlServer(app, http.host, http.port, http))
+        if http.metrics_port is not None:
+            host = http.metrics_host or http.host
+            self._servers.append(ControlServer(metrics_app(self), host, http.metrics_port, http, name="metrics"))
+        for server in self._servers:
+            server.start()
 
     @property
     def http_port(self) -> int | None:
-        return self._http.port if self._http else None
+        return self._servers[0].port if self._servers else None
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self._servers[1].port if len(self._servers) > 1 else self.http_port
 
     def tick(self, stack: str) -> None:
         """Advance one stack's timers; hand a claimed run to the bounded ``runs`` executor."""
@@ -145,24 +190,28 @@ class Service:
             self._scheduler.shutdown(wait=False)
         deadline = time.monotonic() + grace
         clean = all(runner.wait_idle(max(0.0, deadline - time.monotonic())) for runner in self.runners.values())
-        if self._http:
-            self._http.stop()
+        for server in self._servers:
+            server.stop()
+        if self.state is not None:
+            self.state.release()
         log.info("reconcile service stopped", extra={"clean": clean})
         return clean
 
     # --- ControlApi (HTTP) ----------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once started, not stopping, and every stack finished its first run (whatever the result).
+        """Ready once every stack has converged since start: each had a successful run and none has work left
+        (split stacks: after fleet, clusters and fleet again). Then ready until shutdown.
 
-        A failing stack does not make the pod unready: that would cut off the manual trigger and the
+        A stack failing *later* does not make the pod unready: that would cut off the manual trigger and the
         metrics that report the failure. Failures are for alerts on the metrics.
         """
-        statuses = self.statuses()
-        ready = (
-            self._started.is_set() and not self._stopping.is_set() and all(s["firstRunDone"] for s in statuses.values())
-        )
-        return ready, {"stacks": statuses}
+        if not self._ready_latch.is_set() and self._started.is_set():
+            runners = self.runners.values()
+            if all(r.converged for r in runners) and all(r.settled for r in runners):
+                self._ready_latch.set()
+        ready = self._ready_latch.is_set() and not self._stopping.is_set()
+        return ready, {"stacks": self.statuses()}
 
     def statuses(self) -> dict[str, Any]:
         return {stack: runner.status() for stack, runner in self.runners.items()}
@@ -218,14 +267,42 @@ def install_signal_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+class StartupError(Exception):
+    """The service refuses to start (authentication setup, state directory); the message says why."""
+
+
+def build_service(settings: ServiceSettings, project_dir: Path, redactor: Redactor) -> Service:
+    """The production wiring: state dir (held), token, Automation API driver that journals its processes."""
+    redactor.register_environment(os.environ)
+    for autoscaler in settings.autoscalers:
+        redactor.register_url_credentials(autoscaler.prometheus_url)
+    state = StateDir(settings.state_dir)
+    try:
+        state.acquire()
+        auth = resolve_auth(settings.http, settings.state_dir)
+    except (StateDirBusyError, AuthSetupError) as error:
+        state.release()
+        raise StartupError(str(error)) from error
+    if auth.token:
+        redactor.register(auth.token)
+    runners: dict[str, StackRunner] = {}
+    driver = AutomationStackDriver(
+        project_dir, redactor, on_process=lambda stack, pid, start: runners[stack].note_process(pid, start)
+    )
+    service = Service(settings, project_dir, driver, redactor=redactor, auth=auth, state=state)
+    runners.update(service.runners)
+    return service
+
+
 def serve(settings: ServiceSettings, project_dir: Path, *, log_level: str = "INFO") -> int:
     """Run the service until SIGTERM/SIGINT; returns the process exit code."""
     redactor = Redactor()
     configure_logging(redactor, log_level)
-    driver = AutomationStackDriver(project_dir, redactor)
-    service = Service(
-        settings, project_dir, driver, redactor=redactor, token=os.environ.get("MODELPLANE_API_TOKEN") or None
-    )
+    try:
+        service = build_service(settings, project_dir, redactor)
+    except StartupError as error:
+        log.error("not starting: %s", error)
+        return 2
     stop = threading.Event()
     install_signal_handlers(stop)
     service.start()
@@ -237,3 +314,12 @@ def serve(settings: ServiceSettings, project_dir: Path, *, log_level: str = "INF
     logging.shutdown()
     # Worker threads are not daemons (concurrent.futures joins them at exit): leave now, as documented.
     os._exit(EXIT_GRACE_EXCEEDED)
+
+
+def _tell(
+    readers: list[StackRunner], before: dict[str, Any] | None, after: dict[str, Any], keys: tuple[str, ...]
+) -> None:
+    """Ask the stacks that read these outputs to run, if the outputs they read changed."""
+    if outputs_changed(before, after, keys):
+        for reader in readers:
+            reader.request(Trigger.UPSTREAM)

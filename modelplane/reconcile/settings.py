@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,20 @@ class RunnerSettings(_Model):
 
 
 class HttpSettings(_Model):
+    """The control port. Every route but ``/healthz`` and ``/readyz`` needs the bearer token."""
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    # The token's file (a mounted Secret); else MODELPLANE_API_TOKEN; else one generated into the state dir.
+    token_file: Path | None = None
+    # Only on a loopback address: no token at all (a developer's machine).
+    insecure_no_auth: bool = False
+    # Serve /metrics without a token on a listener of its own (for scrapers); None: on the main port, with token.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    metrics_host: str | None = None
+    max_body_bytes: int = Field(64 * 1024, gt=0)
+    max_header_bytes: int = Field(16 * 1024, ge=1024)
+    max_concurrency: int = Field(32, gt=0)
 
 
 class AutoscalerSettings(_Model):
@@ -66,10 +79,17 @@ class AutoscalerSettings(_Model):
         return self
 
 
+def default_state_dir() -> Path:
+    """``$XDG_STATE_HOME/modelplane/reconcile`` (``~/.local/state/...``): the journal and a generated token."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "modelplane" / "reconcile"
+
+
 class ServiceSettings(_Model):
     """The whole service: which stacks, how parallel, HTTP, per-stack behaviour, autoscalers."""
 
     stacks: tuple[str, ...] = ()
+    state_dir: Path = Field(default_factory=default_state_dir)
     parallelism: int = Field(2, ge=1)
     tick_seconds: float = Field(0.25, gt=0)
     shutdown_grace_seconds: float = Field(1500.0, ge=0)

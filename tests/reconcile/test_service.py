@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from modelplane.reconcile.fake import FakeStackDriver
-from modelplane.reconcile.http import ControlServer
+from modelplane.reconcile.auth import Auth
+from modelplane.reconcile.http import ControlServer, build_app
 from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.scaling import nudge
 from modelplane.reconcile.service import Service, install_signal_handlers
@@ -62,7 +63,7 @@ def make_service(root: Path, driver: FakeStackDriver, stacks: tuple[str, ...] = 
             **top,
         }
     )
-    return Service(settings, root, driver, redactor=driver.redactor, planner=FakePlanner(), token=TOKEN)
+    return Service(settings, root, driver, redactor=driver.redactor, planner=FakePlanner(), auth=Auth(TOKEN, "test"))
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def api(fleet_project: Path) -> Iterator[tuple[Service, FakeStackDriver, int]]:
     """An unstarted service behind a live HTTP port: the API without the loop."""
     driver = FakeStackDriver()
     service = make_service(fleet_project, driver)
-    server = ControlServer(service, "127.0.0.1", 0, token=TOKEN)
+    server = ControlServer(build_app(service, driver.redactor, TOKEN), "127.0.0.1", 0, service.settings.http)
     server.start()
     yield service, driver, server.port
     server.stop()
