@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,11 +14,12 @@ from ruamel.yaml import YAMLError
 
 from modelplane.cli.app import app
 from modelplane.cli.inputs import fail
+from modelplane.reconcile.auth import TOKEN_ENV, AuthSetupError, read_client_token, resolve_auth
 from modelplane.reconcile.driver import AutomationStackDriver
 from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.preview import StackPreview, preview_stack, render_markdown, render_rejected, to_json
 from modelplane.reconcile.scaling import PlanRejectedError, UnknownDeploymentError, nudge, scale_deployment
-from modelplane.reconcile.settings import load_settings
+from modelplane.reconcile.settings import ServiceSettings, default_state_dir, load_settings
 from modelplane.reconcile.stackfiles import StackFileError, stack_file
 
 ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
@@ -40,6 +42,16 @@ def reconcile(
         bool | None, typer.Option("--auto-remediate/--no-auto-remediate", help="Apply drift, or only report it.")
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The service's journal and generated token (default ~/.local/state/...).")
+    ] = None,
+    token_file: Annotated[Path | None, typer.Option(help="File holding the API bearer token.")] = None,
+    insecure_no_auth: Annotated[
+        bool | None, typer.Option("--insecure-no-auth", help="No API token (only on a loopback address).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics without a token on this port instead of the API port.")
+    ] = None,
 ) -> None:
     """Run the reconcile service: keep each stack applied on config edits, drift and HTTP triggers."""
     from modelplane.reconcile.service import serve
@@ -49,9 +61,14 @@ def reconcile(
         overrides["stacks"] = list(dict.fromkeys(stack))
     if parallelism is not None:
         overrides["parallelism"] = parallelism
+    if state_dir is not None:
+        overrides["stateDir"] = str(state_dir)
     for section, key, value in (
         ("http", "host", host),
         ("http", "port", port),
+        ("http", "tokenFile", None if token_file is None else str(token_file)),
+        ("http", "insecureNoAuth", insecure_no_auth),
+        ("http", "metricsPort", metrics_port),
         ("runner", "driftIntervalSeconds", drift_interval),
         ("runner", "autoRemediate", auto_remediate),
     ):
@@ -70,7 +87,20 @@ def reconcile(
         fail([f"{path}: no such stack file" for path in missing])
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         fail([f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR"])
+    try:
+        check_auth_setup(settings)
+    except AuthSetupError as error:
+        fail([str(error)])
     raise typer.Exit(serve(settings, project_dir, log_level=log_level))
+
+
+def check_auth_setup(settings: ServiceSettings) -> None:
+    """Refuse an unsafe setup before anything starts (the service checks again when it resolves the token)."""
+    http = settings.http
+    if http.insecure_no_auth:
+        resolve_auth(http, settings.state_dir, {})
+    elif http.token_file is None and TOKEN_ENV in os.environ and not os.environ[TOKEN_ENV].strip():
+        raise AuthSetupError(f"{TOKEN_ENV} is set but empty: an empty token is not 'no authentication'")
 
 
 @app.command()
@@ -86,6 +116,13 @@ def scale(
         str, typer.Option(envvar="MODELPLANE_SERVICE_URL", help="The running reconcile service to nudge.")
     ] = "http://127.0.0.1:8080",
     nudge_service: Annotated[bool, typer.Option("--nudge/--no-nudge", help="Ask the service to reconcile now.")] = True,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(help="The service's API token file (default: MODELPLANE_API_TOKEN, or the one it generated)."),
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(help="The service's state directory (for its generated token).")
+    ] = None,
 ) -> None:
     """Set a deployment's replicas in the stack config, after checking the new plan; nothing changes if invalid."""
     try:
@@ -99,7 +136,8 @@ def scale(
         return
     typer.echo(f"{deployment}: replicas {result.previous} -> {replicas} in {stack_file(project_dir, stack)}")
     if nudge_service:
-        problem = nudge(service_url, stack)
+        token = read_client_token(token_file, state_dir or default_state_dir())
+        problem = nudge(service_url, stack, token=token or "")
         if problem:
             typer.echo(f"notice: service not nudged ({problem}); a running service still sees the edit", err=True)
 

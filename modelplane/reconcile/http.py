@@ -127,12 +127,13 @@ def build_app(api: ControlApi, redactor: Redactor, token: str | None, *, with_me
         redoc_url=None,
         openapi_url=None,
     )
+
     def authorized(credentials: Credentials) -> None:
         if token is None:
             return
         given = credentials.credentials if credentials else ""
         if not hmac.compare_digest(given.encode(), token.encode()):
-            raise _HttpError(401, "missing or wrong bearer token")
+            raise _HttpError(401, "unauthorized: send Authorization: Bearer <token>")
 
     guarded = [Depends(authorized)]
 
@@ -153,11 +154,15 @@ def build_app(api: ControlApi, redactor: Redactor, token: str | None, *, with_me
     async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return answer(400, ErrorAnswer(error="invalid request", problems=_problems(exc.errors())))
 
+    async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
+        return answer(status, ErrorAnswer(error=str(exc), problems=list(getattr(exc, "problems", []))))
+
+    for kind, _ in _STATUS_OF:  # handled here, not by the catch-all below (which also re-raises to the server)
+        app.add_exception_handler(kind, _on_domain_error)
+
     @app.exception_handler(Exception)
     async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, tuple(kind for kind, _ in _STATUS_OF)):
-            status = next(code for kind, code in _STATUS_OF if isinstance(exc, kind))
-            return answer(status, ErrorAnswer(error=str(exc), problems=list(getattr(exc, "problems", []))))
         return answer(500, ErrorAnswer(error="internal error (see service log)"))
 
     @app.get("/healthz", response_model=HealthAnswer)
@@ -239,45 +244,49 @@ def _problems(errors: Any) -> list[str]:
 
 
 class BoundedGuard:
-    """Outermost ASGI layer: bounds the body (413), catches what escapes the app (one log line, 500)."""
+    """Outermost ASGI layer: bounds headers (431) and the body (413), catches what escapes the app (one log
+    line, 500). h11 bounds a request head still arriving; a complete one can be larger, hence the check here."""
 
-    def __init__(self, app: Asgi, max_body: int) -> None:
-        self.app, self.max_body = app, max_body
+    def __init__(self, app: Asgi, max_body: int, max_headers: int) -> None:
+        self.app, self.max_body, self.max_headers = app, max_body, max_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self.max_headers:
+            await _plain_error(send, 431, "request headers too large")
+            return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
             await _plain_error(send, 413 if declared.isdigit() else 400, "body too large or bad Content-Length")
             return
-        state = {"received": 0, "started": False}
+        state = {"received": 0, "started": False, "rejected": False}
+
+        async def tracking_send(message: Message) -> None:
+            if state["rejected"]:
+                return  # the 413 is already out; the app's own answer goes nowhere
+            state["started"] = state["started"] or message["type"] == "http.response.start"
+            await send(message)
 
         async def bounded_receive() -> Message:
             message = await receive()
             state["received"] += len(message.get("body", b""))
-            if state["received"] > self.max_body:
-                raise _BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            state["started"] = state["started"] or message["type"] == "http.response.start"
-            await send(message)
+            if state["received"] > self.max_body and not state["rejected"]:
+                if not state["started"]:
+                    await _plain_error(send, 413, "body too large")
+                state["rejected"] = True
+            # To the app, a body past the bound is a client that went away: it stops reading and answers no one.
+            return {"type": "http.disconnect"} if state["rejected"] else message
 
         try:
             await self.app(scope, bounded_receive, tracking_send)
-        except _BodyTooLargeError:
-            if not state["started"]:
-                await _plain_error(send, 413, "body too large")
         except Exception as exc:  # noqa: BLE001 - the answer is already a JSON 500; log one line, no traceback
+            if state["rejected"]:
+                return
             log.error("http handler failed: %s", type(exc).__name__, extra={"path": scope.get("path", "")})
             if not state["started"]:
                 await _plain_error(send, 500, "internal error (see service log)")
-
-
-class _BodyTooLargeError(Exception):
-    pass
 
 
 async def _plain_error(send: Send, status: int, message: str) -> None:
@@ -296,7 +305,7 @@ class ControlServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         config = uvicorn.Config(
-            BoundedGuard(app, settings.max_body_bytes),
+            BoundedGuard(app, settings.max_body_bytes, settings.max_header_bytes),
             http="h11",
             lifespan="off",
             log_config=None,  # uvicorn's loggers propagate to the service's JSON handler

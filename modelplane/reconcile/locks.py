@@ -28,6 +28,11 @@ class StackLock:
     hostname: str
     timestamp: str
 
+    def remove(self) -> None:
+        """Delete the lock and the attributes file the backend's blob store keeps beside it."""
+        self.path.unlink(missing_ok=True)
+        self.path.with_name(self.path.name + ".attrs").unlink(missing_ok=True)
+
     def describe(self) -> str:
         return f"{self.path.name} (pid {self.pid} on {self.hostname} since {self.timestamp})"
 

@@ -407,7 +407,7 @@ class StackRunner:
             if verdict is Verdict.OURS_RUNNING:
                 raise ConcurrentUpdateError(f"this service's previous Pulumi process still runs: {lock.describe()}")
             if verdict is Verdict.OURS_DEAD:
-                lock.path.unlink(missing_ok=True)
+                lock.remove()
                 log.warning(
                     "cleared the stale lock %s: its pid was a Pulumi process this service started (journalled), "
                     "on this host and boot, and it no longer runs",

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from modelplane.reconcile.fake import FakeStackDriver
 from modelplane.reconcile.auth import Auth
+from modelplane.reconcile.fake import FakeStackDriver
 from modelplane.reconcile.http import ControlServer, build_app
 from modelplane.reconcile.logs import Redactor
 from modelplane.reconcile.scaling import nudge
