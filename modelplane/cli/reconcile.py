@@ -153,6 +153,7 @@ def preview(
 ) -> None:
     """Show what a change does: placement diff, free nodes per pool, route weights, Pulumi's summary."""
     redactor = Redactor()
+    redactor.register_environment(os.environ)  # a CI runner's tokens and passphrase never reach the comment
     driver = AutomationStackDriver(project_dir, redactor) if pulumi and shutil.which("pulumi") else None
     previews: list[StackPreview] = []
     sections: list[str] = []

@@ -46,6 +46,7 @@ _SECRET_ENV = frozenset(
 )
 _SECRET_ENV_NAME = re.compile(r"(?i)(TOKEN|SECRET|PASSWORD|PASSPHRASE|CREDENTIALS|PRIVATE_KEY|API_KEY)$")
 _SECRET_ENV_FILES = ("PULUMI_CONFIG_PASSPHRASE_FILE",)
+_YAML_LINE_PREFIX = re.compile(r"^(?:-\s+)?(?:[\w.-]+:\s+)?")
 
 # key: value / key=value / "key": "value" for keys that always carry a secret (kubeconfig, AWS, generic).
 _KEY_VALUE = re.compile(
@@ -78,6 +79,8 @@ class Redactor:
             # Engine output is line-based, so a multi-line secret (a kubeconfig) shows up a line at a time;
             # short lines ("apiVersion: v1") are structure, not secret, and are left out.
             lines = {line.strip() for line in text.splitlines()} if "\n" in text else set()
+            # A YAML line's value alone (after "- " and "key: "): an error may quote it without its key.
+            lines |= {_YAML_LINE_PREFIX.sub("", line, count=1) for line in lines}
             candidates = {text, json.dumps(text)[1:-1]} | {line for line in lines if len(line) >= self._MIN_LINE}
             with self._lock:
                 self._values.update(c for c in candidates if len(c) >= self._MIN_LEN)
