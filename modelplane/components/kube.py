@@ -39,6 +39,16 @@ _TYPED: dict[tuple[str, str], Callable[..., pulumi.CustomResource]] = {
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+# The program owns its objects: a field another manager took (`kubectl scale` owns `.spec.replicas` through the
+# scale subresource) is an apply conflict that fails even the preview, so drift could never be healed.
+# Pulumi's own annotation makes its server-side apply force those fields back.
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+
+
+def owned(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {**metadata, "annotations": {**(metadata.get("annotations") or {}), **PATCH_FORCE}}
+
+
 def object_name(cluster: str, manifest: Mapping[str, Any]) -> str:
     """The Pulumi name of an object: unique per type in a stack because it carries cluster, namespace and name."""
     metadata = manifest["metadata"]
@@ -50,6 +60,7 @@ def kube_object(name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOpt
     """Create the resource for one manifest dict (`apiVersion`, `kind`, `metadata`, then kind-specific fields)."""
     api_version, kind = manifest["apiVersion"], manifest["kind"]
     body = {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+    body["metadata"] = owned(body["metadata"])
     typed = _TYPED.get((api_version, kind))
     if typed is None:
         extra = sorted(set(body) - {"metadata", "spec"})

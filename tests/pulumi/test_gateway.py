@@ -43,7 +43,11 @@ def test_metallb_is_installed_on_the_gateway_cluster_under_the_gateway(metallb: 
     labels = metallb.named(NAMESPACE, "local/metallb-system").inputs["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
     pool = metallb.named(IP_POOL, "local/metallb-system/modelplane").inputs
-    assert pool["metadata"] == {"name": "modelplane", "namespace": "metallb-system"}
+    assert pool["metadata"] == {
+        "name": "modelplane",
+        "namespace": "metallb-system",
+        "annotations": {"pulumi.com/patchForce": "true"},
+    }
     assert pool["spec"] == {"addresses": [POOL]}
     advertisement = metallb.named(L2, "local/metallb-system/modelplane").inputs
     assert advertisement["spec"] == {"ipAddressPools": ["modelplane"]}

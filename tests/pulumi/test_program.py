@@ -151,3 +151,12 @@ def test_a_config_record_that_is_not_json_stops_the_program_with_the_problem() -
     result = run(config, "dev")
     assert isinstance(result.error, ProgramError) and "not a placement record" in str(result.error)
     assert any("JSON syntax error at line 1, column 2" in line for line in result.messages("error"))
+
+
+def test_every_kubernetes_object_forces_its_fields_back_from_other_managers() -> None:
+    """`kubectl scale` takes `.spec.replicas` (scale subresource); without force, Pulumi's server-side apply then
+    fails with a field conflict, so the reconcile service could never heal that drift (seen on the sandbox)."""
+    result = run(stack_config("dev"), "dev")
+    objects = [r for r in result.registrations if r.type.startswith("kubernetes:") and "metadata" in r.inputs]
+    assert len(objects) > 10 and {"kubernetes:apps/v1:Deployment"} <= {r.type for r in objects}
+    assert all(r.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true" for r in objects)

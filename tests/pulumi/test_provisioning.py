@@ -237,7 +237,8 @@ def test_gateway_objects_wait_for_the_releases_and_crds() -> None:
     assert {urn[("Release", "local/ai-gateway-crds")], urn[("Release", "local/envoy-gateway")]} <= set(
         ai_gateway.dependencies
     )
-    assert objects[-1].inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Programmed"}
+    annotations = objects[-1].inputs["metadata"]["annotations"]
+    assert annotations == {"pulumi.com/waitFor": "condition=Programmed", "pulumi.com/patchForce": "true"}
 
 
 def test_workloads_wait_for_their_clusters_serving_stack_and_namespace() -> None:

@@ -70,6 +70,10 @@ def test_scale_refuses_an_unplaceable_plan(cli: typer.Typer, fleet: Path) -> Non
         (("reconcile", "--stack", "staging"), "Pulumi.staging.yaml: no such stack file"),
         (("reconcile",), "no stack to reconcile"),
         (("reconcile", "--stack", "dev", "--parallelism", "0"), "settings: parallelism: Input should be greater than"),
+        (
+            ("reconcile", "--stack", "dev", "--insecure-no-auth", "--host", "0.0.0.0"),
+            "--insecure-no-auth is only allowed on a loopback address, not on 0.0.0.0",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(cli: typer.Typer, fleet: Path, args: tuple[str, ...], message: str) -> None:
@@ -100,3 +104,12 @@ def test_preview_of_an_invalid_stack_still_prints_the_comment(cli: typer.Typer, 
     assert result.exit_code == 2
     assert "**The plan is invalid; `pulumi up` would fail:**" in result.stdout
     assert result.stderr.strip()
+
+
+def test_an_empty_token_in_the_environment_is_refused(
+    cli: typer.Typer, fleet: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODELPLANE_API_TOKEN", " ")
+    result = run(cli, "reconcile", "--stack", "dev", "--project-dir", str(fleet))
+    assert result.exit_code == 2
+    assert "MODELPLANE_API_TOKEN is set but empty" in result.stderr

@@ -72,3 +72,29 @@ def test_preview_workflow_runs_the_markdown_preview_and_comments() -> None:
     assert 'modelplane preview "${args[@]}" --markdown > comment.md' in script
     assert any(s.get("uses", "").startswith("marocchino/sticky-pull-request-comment@") for s in steps)
     assert any(s.get("uses", "").startswith("pulumi/actions@") for s in steps)
+
+
+def test_the_deployment_requires_the_token_and_keeps_it_out_of_the_environment() -> None:
+    (deployment,) = documents("deployment.yaml")
+    pod = deployment["spec"]["template"]["spec"]
+    (service,) = (c for c in pod["containers"] if c["name"] == "reconcile")
+    args = service["args"]
+    assert "--token-file=/etc/modelplane-token/token" in args and "--insecure-no-auth" not in args
+    assert all(e["name"] != "MODELPLANE_API_TOKEN" for e in service["env"])
+    (volume,) = (v for v in pod["volumes"] if v["name"] == "api-token")
+    assert volume["secret"]["secretName"] == "modelplane-reconcile" and not volume["secret"].get("optional")
+    assert volume["secret"]["items"] == [{"key": "MODELPLANE_API_TOKEN", "path": "token"}]
+    mounts = {m["name"]: m["mountPath"] for m in service["volumeMounts"]}
+    assert mounts["api-token"] == "/etc/modelplane-token"
+    assert "--state-dir=/var/lib/modelplane/reconcile" in args and mounts["state"] == "/var/lib/modelplane"
+
+
+def test_metrics_are_scraped_from_their_own_port() -> None:
+    (deployment,) = documents("deployment.yaml")
+    (service,) = (c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "reconcile")
+    assert "--metrics-port=9090" in service["args"]
+    assert {"name": "metrics", "containerPort": 9090} in service["ports"]
+    (svc,) = documents("service.yaml")
+    assert {"name": "metrics", "port": 9090, "targetPort": "metrics"} in svc["spec"]["ports"]
+    monitor = documents("servicemonitor.yaml")[0]
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
