@@ -16,7 +16,7 @@ import pytest
 
 from modelplane.reconcile.driver import ConcurrentUpdateError
 from modelplane.reconcile.fake import FakeStackDriver
-from modelplane.reconcile.journal import StateDir, StateDirBusyError, StackJournal
+from modelplane.reconcile.journal import StackJournal, StateDir, StateDirBusyError
 from modelplane.reconcile.locks import Verdict, classify, file_backend_root, stack_locks
 from modelplane.reconcile.metrics import ReconcileMetrics
 from modelplane.reconcile.procs import ChildWatch, boot_id, process_start
