@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any, TypeVar
 
-from modelplane.reconcile.driver import ChangeSummary, ConcurrentUpdateError, StackDriver
+from modelplane.reconcile.driver import ChangeSummary, ConcurrentUpdateError, DriverError, StackDriver
 from modelplane.reconcile.journal import StackJournal
 from modelplane.reconcile.locks import Verdict, classify, file_backend_root, stack_locks
 from modelplane.reconcile.logs import Redactor
@@ -434,7 +434,10 @@ class StackRunner:
     def _known_outputs(self) -> dict[str, Any] | None:
         """The stack outputs before this run's ``up`` (asked once; afterwards kept from each ``up``)."""
         if self._outputs is None:
-            self._outputs = self.driver.outputs(self.stack)
+            try:
+                self._outputs = self.driver.outputs(self.stack)
+            except DriverError:
+                return None  # unknown: every output counts as new after this `up`
         return self._outputs
 
     def _timed(self, kind: str, operation: Callable[[], T]) -> T:
