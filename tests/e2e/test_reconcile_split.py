@@ -59,10 +59,16 @@ def split(tmp_path: Path, bin_dir: Path) -> Iterator[SandboxRun]:
 
 
 def ups(service: ReconcileService, stack: str) -> list[tuple[float, float, list[str]]]:
-    """(start, end, reasons) of each successful `up` of the stack, from the service's log."""
-    started = service.runs(stack, "run started")
-    ended = service.runs(stack, "run success")
-    return [(s["ts"], e["ts"], e["reasons"]) for s, e in zip(started, ended, strict=False)]
+    """(start, end, reasons) of each of the stack's runs that ran an `up` (a startup check that found a stack never
+    deployed runs it in the same run), from the service's log."""
+    runs: list[tuple[float, float, list[str]]] = []
+    start = 0.0
+    for entry in (e for e in service.log() if e.get("stack") == stack):
+        if entry.get("msg") == "run started":
+            start = entry["ts"]
+        elif entry.get("msg") == "run success" and entry.get("ups") == 1:
+            runs.append((start, entry["ts"], entry["reasons"]))
+    return runs
 
 
 def test_split_stacks_converge_fleet_then_clusters_in_parallel_then_fleet(split: SandboxRun) -> None:
