@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from modelplane.sandbox.toolchain import Toolchain
-from tests.e2e.conftest import MODELPLANE, SandboxRun, eventually
+from tests.e2e.conftest import MODELPLANE, SandboxRun, eventually, running
 from tests.e2e.pulumi_cli import PulumiCli
 from tests.e2e.reconcile_service import ReconcileService, run_started
 from tests.e2e.test_reconcile import STACK, dev_project, engine_deployment, engine_pods, healed, stack_path
@@ -109,15 +109,11 @@ def main() -> None:
     if bin_dir is None:
         sys.exit("reconcile_bench needs the toolchain: run `modelplane sandbox tools` first")
     root = Path(tempfile.mkdtemp(prefix="reconcile-bench-"))
-    run = SandboxRun(root / "sandbox", bin_dir, dev_project(root / "project"))
-    try:
-        run.up("dev")
+    with running(root / "sandbox", bin_dir, "dev", project_dir=dev_project(root / "project")) as run:
         env = PulumiCli(run, STACK).env
         edits(run, env, root / "state", args.edits)
         drift(run, env, root / "state")
         restarts(run, env, root / "state")
-    finally:
-        run.cli("down", check=False)
 
 
 if __name__ == "__main__":

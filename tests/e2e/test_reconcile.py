@@ -20,7 +20,7 @@ import yaml
 
 from modelplane.compose.common import LABEL_DEPLOYMENT
 from modelplane.reconcile.locks import file_backend_root
-from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually
+from tests.e2e.conftest import MODELPLANE, ROOT, SandboxRun, eventually, running
 from tests.e2e.expect import assert_cluster_holds_exactly, planned, serving_pods_settled
 from tests.e2e.pulumi_cli import PulumiCli
 from tests.e2e.reconcile_service import ReconcileService, lock_files, run_ended, run_started
@@ -52,12 +52,8 @@ def dev_project(directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory: pytest.TempPathFactory, bin_dir: Path) -> Iterator[SandboxRun]:
     root = tmp_path_factory.mktemp("reconcile-dev")
-    run = SandboxRun(root / "sandbox", bin_dir, dev_project(root / "project"))
-    try:
-        run.up("dev")
+    with running(root / "sandbox", bin_dir, "dev", project_dir=dev_project(root / "project")) as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 @pytest.fixture(scope="module")

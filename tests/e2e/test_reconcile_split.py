@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import ROOT, SandboxRun, eventually
+from tests.e2e.conftest import ROOT, SandboxRun, eventually, running
 from tests.e2e.expect import assert_cluster_holds_exactly, planned, serving_pods_settled
 from tests.e2e.pulumi_cli import PulumiCli
 from tests.e2e.reconcile_service import ReconcileService
@@ -50,12 +50,8 @@ def split_project(directory: Path) -> Path:
 
 @pytest.fixture
 def split(tmp_path: Path, bin_dir: Path) -> Iterator[SandboxRun]:
-    run = SandboxRun(tmp_path / "sandbox", bin_dir, split_project(tmp_path / "project"))
-    try:
-        run.up("mini-fleet")
+    with running(tmp_path / "sandbox", bin_dir, "mini-fleet", project_dir=split_project(tmp_path / "project")) as run:
         yield run
-    finally:
-        run.cli("down", check=False)
 
 
 def ups(service: ReconcileService, stack: str) -> list[tuple[float, float, list[str]]]:
