@@ -10,9 +10,10 @@ services) are ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict  # pydantic needs it below Python 3.12
 
 from modelplane.api.documents import Limits
 from modelplane.api.errors import Origin, Problem
@@ -20,44 +21,52 @@ from modelplane.api.errors import Origin, Problem
 INT32_MAX = 2**31 - 1
 Name = Annotated[str, Field(min_length=1, max_length=253)]
 ShortName = Annotated[str, Field(min_length=1, max_length=63)]
+# TypedDicts rather than models: a record is only checked, never used as objects, and validating into dicts takes
+# half the time (100,000 replicas: about 1.8 s against 3.6 s), which is most of a sticky re-plan of that size.
+_STRICT = ConfigDict(strict=True, extra="ignore")
 
 
-class _RecordModel(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", populate_by_name=True)
-
-
-class RecordDevice(_RecordModel):
+@with_config(_STRICT)
+class RecordDevice(TypedDict):
     name: ShortName
-    device_class_name: Name = Field(alias="deviceClassName")
+    deviceClassName: Name
     count: Annotated[int, Field(ge=1, le=64)]
 
 
-class RecordMember(_RecordModel):
+@with_config(_STRICT)
+class RecordMember(TypedDict):
     role: Literal["Standalone", "Leader", "Worker"]
     pool: ShortName
-    devices: Annotated[list[RecordDevice], Field(max_length=16)] = []
+    devices: NotRequired[Annotated[list[RecordDevice], Field(max_length=16)]]
 
 
-class RecordEngine(_RecordModel):
+@with_config(_STRICT)
+class RecordEngine(TypedDict):
     name: ShortName
     pool: ShortName
     members: Annotated[list[RecordMember], Field(min_length=1, max_length=2)]
 
 
-class RecordReplica(_RecordModel):
+@with_config(_STRICT)
+class RecordReplica(TypedDict):
     cluster: ShortName
     index: Annotated[int, Field(ge=0, le=INT32_MAX)]
     engines: Annotated[list[RecordEngine], Field(min_length=1, max_length=8)]
 
 
-class RecordDeployment(_RecordModel):
+@with_config(_STRICT)
+class RecordDeployment(TypedDict):
     namespace: ShortName
     name: Name
-    replicas: list[RecordReplica] = []
+    replicas: NotRequired[list[RecordReplica]]
 
 
-class PlacementRecord(_RecordModel):
-    deployments: list[RecordDeployment] = []
+@with_config(_STRICT)
+class PlacementRecord(TypedDict):
+    deployments: NotRequired[list[RecordDeployment]]
+
+
+_RECORD = TypeAdapter(PlacementRecord)
 
 
 def record_problems(record: Mapping[str, Any] | None, origin: Origin, limits: Limits | None = None) -> list[Problem]:
@@ -73,7 +82,7 @@ def record_problems(record: Mapping[str, Any] | None, origin: Origin, limits: Li
     if oversized:
         return oversized
     try:
-        PlacementRecord.model_validate(record)
+        _RECORD.validate_python(record)
     except ValidationError as error:
         return [
             Problem(origin, "", "", _path(item["loc"]), item["msg"])

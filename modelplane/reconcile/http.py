@@ -162,7 +162,9 @@ def build_app(api: ControlApi, redactor: Redactor, token: str | None, *, with_me
         app.add_exception_handler(kind, _on_domain_error)
 
     @app.exception_handler(Exception)
-    async def _on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Logged before the answer leaves, so a client that sees the 500 finds its log line.
+        _log_failure(exc, request.scope)
         return answer(500, ErrorAnswer(error="internal error (see service log)"))
 
     @app.get("/healthz", response_model=HealthAnswer)
@@ -284,9 +286,19 @@ class BoundedGuard:
         except Exception as exc:  # noqa: BLE001 - the answer is already a JSON 500; log one line, no traceback
             if state["rejected"]:
                 return
-            log.error("http handler failed: %s", type(exc).__name__, extra={"path": scope.get("path", "")})
+            if not scope.get(_LOGGED):
+                _log_failure(exc, scope)
             if not state["started"]:
                 await _plain_error(send, 500, "internal error (see service log)")
+
+
+_LOGGED = "modelplane.failure_logged"  # scope key: the app's catch-all logged this request's failure
+
+
+def _log_failure(exc: Exception, scope: Scope) -> None:
+    """One line, the exception's type only: its text may hold anything (paths, inputs)."""
+    log.error("http handler failed: %s", type(exc).__name__, extra={"path": scope.get("path", "")})
+    scope[_LOGGED] = True
 
 
 async def _plain_error(send: Send, status: int, message: str) -> None:
