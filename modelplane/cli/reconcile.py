@@ -17,10 +17,12 @@ from modelplane.cli.inputs import fail
 from modelplane.reconcile.auth import TOKEN_ENV, AuthSetupError, read_client_token, resolve_auth
 from modelplane.reconcile.driver import AutomationStackDriver
 from modelplane.reconcile.logs import Redactor
+from modelplane.reconcile.preflight import Preflight, PreflightError, check_toolchain
 from modelplane.reconcile.preview import StackPreview, preview_stack, render_markdown, render_rejected, to_json
 from modelplane.reconcile.scaling import PlanRejectedError, UnknownDeploymentError, nudge, scale_deployment
 from modelplane.reconcile.settings import ServiceSettings, default_state_dir, load_settings
 from modelplane.reconcile.stackfiles import StackFileError, stack_file
+from modelplane.sandbox.toolchain import load_pins
 
 ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
 
@@ -80,6 +82,12 @@ def reconcile(
         fail(_settings_errors(error))
     except (OSError, YAMLError) as error:
         fail([f"{config}: cannot read settings: {error}"])
+    check_startup(settings, project_dir, log_level)
+    raise typer.Exit(serve(settings, project_dir, log_level=log_level))
+
+
+def check_startup(settings: ServiceSettings, project_dir: Path, log_level: str) -> None:
+    """Refuse, before serving, a setup under which every run would fail: exit 2 with the fix in the message."""
     if not settings.stacks:
         fail(["no stack to reconcile: pass --stack NAME or list stacks in --config"])
     missing = [str(stack_file(project_dir, s)) for s in settings.stacks if not stack_file(project_dir, s).is_file()]
@@ -89,9 +97,24 @@ def reconcile(
         fail([f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR"])
     try:
         check_auth_setup(settings)
-    except AuthSetupError as error:
+        check_toolchain(project_dir, settings.stacks, Preflight(install_hint(), redact=_environment_redactor().redact))
+    except (AuthSetupError, PreflightError) as error:
         fail([str(error)])
-    raise typer.Exit(serve(settings, project_dir, log_level=log_level))
+
+
+def install_hint() -> str:
+    """How to get the Pulumi CLI this project is tested with."""
+    version = load_pins()["pulumi"]["version"]
+    return (
+        "build it with `modelplane sandbox tools` (it prints the directory to put on PATH) and, with a sandbox up, "
+        f'run `eval "$(modelplane sandbox env)"`; or install Pulumi {version} (https://www.pulumi.com/docs/install/)'
+    )
+
+
+def _environment_redactor() -> Redactor:
+    redactor = Redactor()
+    redactor.register_environment(os.environ)
+    return redactor
 
 
 def check_auth_setup(settings: ServiceSettings) -> None:
@@ -152,8 +175,7 @@ def preview(
     ] = True,
 ) -> None:
     """Show what a change does: placement diff, free nodes per pool, route weights, Pulumi's summary."""
-    redactor = Redactor()
-    redactor.register_environment(os.environ)  # a CI runner's tokens and passphrase never reach the comment
+    redactor = _environment_redactor()  # a CI runner's tokens and passphrase never reach the comment
     driver = AutomationStackDriver(project_dir, redactor) if pulumi and shutil.which("pulumi") else None
     previews: list[StackPreview] = []
     sections: list[str] = []

@@ -85,6 +85,7 @@ class HealthAnswer(_Model):
 
 class ReadyAnswer(_Model):
     ready: bool
+    reason: str | None = Field(None, description="Why not ready: the stacks concerned, never an error's text")
     stacks: dict[str, dict[str, Any]]
 
 

@@ -109,6 +109,7 @@ class _State:
     first_run_done: bool = False
     converged: bool = False  # a run has succeeded since start (the stack matched its inputs then)
     last_success_at: float | None = None
+    last_result: Result | None = None
     last_error: str | None = None
     last_drift: dict[str, int] = field(default_factory=dict)
 
@@ -289,6 +290,12 @@ class StackRunner:
             return self._state.converged
 
     @property
+    def last_result(self) -> Result | None:
+        """How the last finished run ended; None before the first."""
+        with self._lock:
+            return self._state.last_result
+
+    @property
     def settled(self) -> bool:
         """Idle with nothing pending: no run queued, running or waiting out a backoff."""
         with self._lock:
@@ -321,6 +328,7 @@ class StackRunner:
                 "firstRunDone": s.first_run_done,
                 "converged": s.converged,
                 "lastSuccessAt": s.last_success_at,
+                "lastResult": s.last_result.value if s.last_result else None,
                 "lastError": s.last_error,
                 "lastDrift": s.last_drift,
             }
@@ -493,6 +501,7 @@ class StackRunner:
         with self._lock:
             state = self._state
             state.first_run_done = True
+            state.last_result = outcome.result
             if outcome.result is Result.SUCCESS:
                 state.converged = True
                 state.failures, state.conflict_since, state.last_error = 0, None, None

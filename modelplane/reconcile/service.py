@@ -26,7 +26,7 @@ from modelplane.reconcile.http import ControlServer, ServiceStoppingError, Unkno
 from modelplane.reconcile.journal import StateDir, StateDirBusyError
 from modelplane.reconcile.logs import Redactor, configure_logging
 from modelplane.reconcile.metrics import ReconcileMetrics
-from modelplane.reconcile.runner import StackRunner, Trigger
+from modelplane.reconcile.runner import Result, StackRunner, Trigger
 from modelplane.reconcile.scaling import Planner, ScaleResult, facade_planner, read_replicas, scale_deployment
 from modelplane.reconcile.settings import AutoscalerSettings, ServiceSettings
 from modelplane.reconcile.stackfiles import StackInputs
@@ -200,18 +200,34 @@ class Service:
     # --- ControlApi (HTTP) ----------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """Ready once every stack has converged since start: each had a successful run and none has work left
-        (split stacks: after fleet, clusters and fleet again). Then ready until shutdown.
+        """Ready once every stack converged since start (each had a successful run and none has work left;
+        split stacks: after fleet, clusters and fleet again), and then while no stack's last run failed.
 
-        A stack failing *later* does not make the pod unready: that would cut off the manual trigger and the
-        metrics that report the failure. Failures are for alerts on the metrics.
+        A failed run makes the service unready until that stack's next run succeeds: the answer says which
+        stack, never its error (``/readyz`` needs no token; the error is in ``GET /stacks``).
         """
-        if not self._ready_latch.is_set() and self._started.is_set():
-            runners = self.runners.values()
-            if all(r.converged for r in runners) and all(r.settled for r in runners):
-                self._ready_latch.set()
-        ready = self._ready_latch.is_set() and not self._stopping.is_set()
-        return ready, {"stacks": self.statuses()}
+        statuses = self.statuses()  # one snapshot per stack: the latch and the reasons agree
+        if self._started.is_set() and all(_settled(status) for status in statuses.values()):
+            self._ready_latch.set()
+        reasons = self._not_ready_reasons(statuses)
+        stacks = {stack: _readiness(status) for stack, status in statuses.items()}
+        return not reasons, {"reason": "; ".join(reasons) or None, "stacks": stacks}
+
+    def _not_ready_reasons(self, statuses: dict[str, dict[str, Any]]) -> list[str]:
+        if self._stopping.is_set():
+            return ["shutting down"]
+        if not self._started.is_set():
+            return ["not started"]
+        reasons = []
+        for stack, status in statuses.items():
+            if status["lastResult"] == Result.FAILURE:
+                reasons.append(f"stack '{stack}': last run failed ({status['failures']} in a row; see GET /stacks)")
+            elif status["lastResult"] == Result.CONFLICT:
+                reasons.append(f"stack '{stack}': another update holds the stack's lock (see GET /stacks)")
+            elif not self._ready_latch.is_set() and not _settled(status):
+                state = "converging" if status["converged"] else "not converged since start"
+                reasons.append(f"stack '{stack}': {state} ({status['phase']})")
+        return reasons
 
     def statuses(self) -> dict[str, Any]:
         return {stack: runner.status() for stack, runner in self.runners.items()}
@@ -314,6 +330,16 @@ def serve(settings: ServiceSettings, project_dir: Path, *, log_level: str = "INF
     logging.shutdown()
     # Worker threads are not daemons (concurrent.futures joins them at exit): leave now, as documented.
     os._exit(EXIT_GRACE_EXCEEDED)
+
+
+def _settled(status: dict[str, Any]) -> bool:
+    """Converged since start, idle, nothing pending."""
+    return bool(status["converged"]) and status["phase"] == "idle" and not status["pending"]
+
+
+def _readiness(status: dict[str, Any]) -> dict[str, Any]:
+    """The part of a stack's status ``/readyz`` shows without a token: no error text, no inputs."""
+    return {key: status[key] for key in ("phase", "converged", "lastResult", "failures")}
 
 
 def _tell(

@@ -52,6 +52,11 @@ def test_deployment_fits_the_service_settings() -> None:
     assert secret_keys <= set(secret["stringData"])
 
 
+def test_the_service_reaches_the_pod_while_it_is_not_ready() -> None:
+    (service,) = documents("service.yaml")
+    assert service["spec"]["publishNotReadyAddresses"] is True
+
+
 def test_dockerfile_pins_the_cli_to_the_sdk_and_runs_the_service() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     sdk = next(
