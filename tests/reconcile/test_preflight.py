@@ -78,9 +78,12 @@ def real_pulumi() -> str:
 def test_no_pulumi_on_path(project: Path, tmp_path: Path) -> None:
     done = reconcile(project, tmp_path, bin_dir(tmp_path))
     assert_refused(
-        done, tmp_path, "no `pulumi` on PATH: build it with `modelplane sandbox tools`",
-        'eval "$(modelplane sandbox env)"', f"install Pulumi {PINNED}",
-    )  # fmt: skip
+        done,
+        tmp_path,
+        "no `pulumi` on PATH: build it with `modelplane sandbox tools`",
+        'eval "$(modelplane sandbox env)"',
+        f"install Pulumi {PINNED}",
+    )
 
 
 def test_a_cli_the_automation_api_rejects(project: Path, tmp_path: Path) -> None:

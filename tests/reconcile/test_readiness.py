@@ -31,9 +31,14 @@ def setup(tmp_path: Path) -> Iterator[tuple[Service, FakeStackDriver, int]]:
     settings = ServiceSettings.model_validate({"stacks": ["dev", "prod"], "tickSeconds": 3600})
     project = write_project(tmp_path, ("dev", "prod"))
     service = Service(
-        settings, project, driver, redactor=driver.redactor, clock=FakeClock(), planner=FakePlanner(),
+        settings,
+        project,
+        driver,
+        redactor=driver.redactor,
+        clock=FakeClock(),
+        planner=FakePlanner(),
         auth=Auth(TOKEN, "test"),
-    )  # fmt: skip
+    )
     service.start(watch=False, http=False)
     server = ControlServer(build_app(service, driver.redactor, TOKEN), "127.0.0.1", 0, settings.http)
     server.start()
@@ -73,7 +78,9 @@ def test_a_failed_first_run_is_not_ready_until_a_run_succeeds(
     assert "CliMissingError" not in text and SECRET not in text and "REDACTED" not in text
     assert "CliMissingError" in call(port, "GET", "/stacks")[1]["dev"]["lastError"]
     run(service, "dev", manual=True)  # a manual trigger skips the backoff
-    assert readyz(port)[:2] == (200, {"ready": True, "reason": None, "stacks": readyz(port)[1]["stacks"]})
+    status, body, _ = readyz(port)
+    assert (status, body["ready"], body["reason"]) == (200, True, None)
+    assert body["stacks"]["dev"] == {"phase": "idle", "converged": True, "lastResult": "success", "failures": 0}
 
 
 def test_a_later_failure_makes_it_unready_and_a_success_ready_again(
