@@ -1,17 +1,19 @@
 """Endpoints a ModelService routes to, and their backends on the gateway cluster (reference §1.7, §4.4).
 
 Each replica is an endpoint named like the replica, labelled with its deployment, cluster and index (plus the
-template labels), reached at its workload cluster's gateway address on port 80 with the path rewritten to
-`/<ns>/<replica>/`. A user's ModelEndpoint (an external provider) is reached at its URL's host and port (443 for
-https). On the gateway cluster each gets a selectorless Service plus an EndpointSlice: Traefik rejects ExternalName
-Services, and it skips endpoints whose `ready` is unset.
+template labels), reached at its workload cluster's gateway on port 80 with the path rewritten to `/<ns>/<replica>/`:
+from a fleet gateway on the same cluster through the workload gateway Service's in-cluster DNS name, from any other
+cluster at the gateway's load-balancer address (known after deploy; one cluster's DNS names do not resolve in
+another). A user's ModelEndpoint (an external provider) is reached at its URL's host and port (443 for https). On
+the gateway cluster each gets a selectorless Service plus an EndpointSlice: Traefik rejects ExternalName Services,
+and it skips endpoints whose `ready` is unset.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from modelplane.api import names
@@ -29,7 +31,12 @@ from modelplane.compose.common import (
     manifest,
     metadata,
 )
+from modelplane.compose.serving_stack import ENVOY_GATEWAY_NAMESPACE, GATEWAY_SERVICE
 from modelplane.scheduling.placement import Placement
+
+# The workload gateway's Service (its name fixed by the serving stack's EnvoyProxy). No cluster domain: the fleet
+# gateway pod's DNS search path completes `.svc`, whatever domain the cluster uses.
+IN_CLUSTER_GATEWAY = f"{GATEWAY_SERVICE}.{ENVOY_GATEWAY_NAMESPACE}.svc"
 
 
 def replica_labels(deployment: ModelDeployment, cluster: str, index: int) -> dict[str, str]:
@@ -55,6 +62,11 @@ class Endpoint:
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    def seen_from(self, cluster: str) -> Endpoint:
+        """The endpoint as a fleet gateway on `cluster` reaches it: a replica of that same cluster through its
+        workload gateway's in-cluster name, with or without a load-balancer address (no hairpin through it)."""
+        return replace(self, host=IN_CLUSTER_GATEWAY) if self.workload_cluster == cluster else self
 
     @property
     def backend_name(self) -> str:

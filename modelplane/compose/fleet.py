@@ -28,6 +28,8 @@ from modelplane.compose.endpoints import (
 from modelplane.compose.gateway import gateway_cluster, gateway_objects
 from modelplane.compose.replica import compose_replica
 from modelplane.compose.routing import select, service_route, weighted_backends
+from modelplane.compose.serving_stack import ENVOY_GATEWAY_NAMESPACE, GATEWAY_SERVICE
+from modelplane.compose.weights import Group
 from modelplane.scheduling.placement import Placement
 
 OWNER_KINDS = ("Namespace", "InferenceGateway", "ModelCache", "ModelReplica", "ModelEndpoint", "ModelService")
@@ -114,6 +116,16 @@ class Composition:
                 if item["kind"] == kind and meta.get("namespace") == namespace and meta["name"] == name:
                     return item
         return None
+
+
+def address_hint(clusters: list[str]) -> str:
+    """How to read a workload gateway's load-balancer address, for the clusters whose replicas wait for one."""
+    context = clusters[0] if len(clusters) == 1 else "CLUSTER"
+    return (
+        f"gateway address of {', '.join(clusters)}: once the serving stack runs there, read it with "
+        f"`kubectl --context {context} -n {ENVOY_GATEWAY_NAMESPACE} get service {GATEWAY_SERVICE} -o "
+        "jsonpath='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}'`"
+    )
 
 
 def compose_fleet(
@@ -215,7 +227,10 @@ class _Composer:
                     f"ModelService {service.key}: InferenceGateway {gateway} is not running; not routed"
                 )
                 continue
-            groups = select(service, endpoints.namespace(service.namespace))
+            groups = [
+                Group(group.weight, group.priority, [item.seen_from(cluster) for item in group.endpoints])
+                for group in select(service, endpoints.namespace(service.namespace))
+            ]
             selected = [item for group in groups for item in group.endpoints]
             if not selected:
                 self.notices.append(f"ModelService {service.key}: no endpoint matches; no route")
@@ -226,15 +241,21 @@ class _Composer:
             self._note_pending(service.key, cluster, [item for item in selected if item.host is None])
         for (cluster, key), endpoint in sorted(used.items()):
             self.add("ModelEndpoint", key, cluster, backend_objects(endpoint))
+        if self.pending:
+            self.notices.append(
+                address_hint(sorted({item.workload_cluster or "" for item, _ in self.pending.values()}))
+            )
 
     def _note_pending(self, service: str, cluster: str, waiting: list[Endpoint]) -> None:
         for endpoint in waiting:
             self.pending.setdefault((cluster, endpoint.key), (endpoint, []))[1].append(service)
         if waiting:
-            where = ", ".join(sorted({item.workload_cluster or "" for item in waiting}))
+            clusters = sorted({item.workload_cluster or "" for item in waiting})
+            flags = " ".join(f"--gateway-address {name}=ADDRESS" for name in clusters)
             self.notices.append(
-                f"ModelService {service}: {len(waiting)} replica endpoint(s) wait for a gateway address on {where}; "
-                "they are routed once it is known"
+                f"ModelService {service}: {len(waiting)} replica endpoint(s) on {', '.join(clusters)} left out of "
+                f"its route until the gateway address of their cluster is known: pass {flags} to render "
+                "(pulumi up reads it from the Gateway)"
             )
 
     def namespaces(self) -> None:

@@ -7,9 +7,9 @@ routes to an InferencePool whose endpoint picker chooses the pod (and pairs pref
 
 Gateway cluster: a ModelService is one OpenAI-compatible URL `/<namespace>/<service>/v1/...`. Each entry selects
 endpoints by labels in the service's own namespace (backendRefs carry no namespace, so only those can route); an
-endpoint matched by several entries counts only in the first. Endpoints that cannot route yet (a replica whose
-cluster has no gateway address) drop out and their entry's share goes to the rest. Beyond Modelplane, entries carry
-a `priority`: only the best (lowest) tier that has routable endpoints gets traffic.
+endpoint matched by several entries counts only in the first. Endpoints that cannot route yet (a replica on another
+cluster whose gateway has no known address) drop out and their entry's share goes to the rest. Beyond Modelplane,
+entries carry a `priority`: only the best (lowest) tier that has routable endpoints gets traffic.
 """
 
 from __future__ import annotations

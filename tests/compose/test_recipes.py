@@ -58,7 +58,7 @@ def test_the_issue_recipes_are_all_here() -> None:
 def test_recipe_plans_and_composes(name: str) -> None:
     fleet, composition = composed(name)
     assert fleet.classes and fleet.clusters and fleet.gateways and fleet.services  # platform side included
-    assert not [notice for notice in composition.notices if "wait for a gateway address" in notice]
+    assert not [notice for notice in composition.notices if "left out of its route" in notice]
     assert route_weights(composition)  # the service reaches its replicas
 
 

@@ -164,7 +164,7 @@ class TestServiceRoute:
         slice_ = pending.endpoint_slice("10.9.9.9")
         check_object(slice_)
         assert slice_["metadata"]["name"] == pending.name
-        assert any("wait for a gateway address on b" in notice for notice in composition.notices)
+        assert any("1 replica endpoint(s) on b left out of its route" in notice for notice in composition.notices)
 
     def test_no_routable_endpoint_keeps_the_route_without_backends(self) -> None:
         composition = route_fleet(service(entry({"modelplane.ai/deployment": "qwen"})))

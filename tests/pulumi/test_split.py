@@ -8,6 +8,7 @@ import pytest
 
 from modelplane.components.mockview import MockRun
 from modelplane.components.program import ProgramError
+from modelplane.compose.endpoints import IN_CLUSTER_GATEWAY
 from tests.pulumi.helpers import K8S_PREFIX, replica_component, run, stack_config
 
 FLEET = "organization/modelplane/prod-fleet"
@@ -96,7 +97,8 @@ def test_the_fleet_routes_once_cluster_stacks_have_run(first_fleet: MockRun) -> 
     addresses = {
         name.split("/")[2].split("-endpoint")[0]: item["endpoints"][0]["addresses"] for name, item in slices.items()
     }
-    assert sorted(map(tuple, addresses.values())) == [("198.51.100.7",)] * 2 + [("198.51.100.8",)] * 2
+    # The gateway runs on us-east: its replicas there are reached in-cluster, eu-west's at eu-west's gateway address.
+    assert sorted(map(tuple, addresses.values())) == [("198.51.100.8",)] * 2 + [(IN_CLUSTER_GATEWAY,)] * 2
     route = result.named("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "us-east/ml-team/qwen")
     assert len(route.inputs["spec"]["rules"][0]["backendRefs"]) == 2
     assert set(result.outputs["endpoints"]) == {"ml-team/kimi", "ml-team/llama-70b", "ml-team/qwen"}
