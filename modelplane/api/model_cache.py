@@ -19,6 +19,9 @@ class HuggingFaceSource(ApiModel):
     revision: str | None = None
     auth_secret: AuthSecret | None = None
     size_gi_b: Annotated[int, Field(ge=1, le=100000, alias="sizeGiB")]
+    # Beyond Modelplane: an image with the `hf` CLI (huggingface_hub >= 1.0) for the hydration Job, which then
+    # installs nothing at run time (air-gapped clusters, a mirrored registry).
+    hydration_image: Annotated[str, Field(min_length=1)] | None = None
 
 
 class ModelCacheSpec(ApiModel):

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from modelplane.api import names
 from modelplane.api.fleet import Fleet
 from modelplane.api.model_cache import ModelCache
-from modelplane.compose.common import LABEL_CACHE, Manifest, manifest, metadata
+from modelplane.compose.common import HYDRATED_MARKER_FILE, LABEL_CACHE, Manifest, manifest, metadata
 
 HYDRATION_IMAGE = "python:3.11-slim"
+# The tool the default image installs, pinned: the same download logic on every run (`hf download` of 1.x).
+HUGGINGFACE_HUB = "huggingface_hub==1.33.0"
 HYDRATION_MOUNT = "/mnt/artifact"
-# Touched only after a complete download: a retried Job resumes a partial one instead of trusting a non-empty dir.
-HYDRATED_MARKER = f"{HYDRATION_MOUNT}/.modelplane-hydrated"
+# Touched only after a complete download: a retried Job resumes a partial one instead of trusting a non-empty dir,
+# and engine pods wait for it (workloads.cache_wait).
+HYDRATED_MARKER = f"{HYDRATION_MOUNT}/{HYDRATED_MARKER_FILE}"
 TOKEN_ENV = "HF_TOKEN"
 
 
@@ -94,14 +98,20 @@ def cache_objects(cache: ModelCache, storage_class: str) -> list[Manifest]:
     return [pvc, manifest("batch/v1", "Job", job_meta, spec=_job_spec(cache, pvc_name, labels))]
 
 
-def hydration_command(repo: str, revision: str | None) -> str:
-    """Skip when hydrated; `hf download` (huggingface_hub 1.x) resumes; the marker only after success (set -e)."""
-    revision_arg = f" --revision {revision}" if revision else ""
+def hydration_command(repo: str, revision: str | None, *, install: bool = True) -> str:
+    """Skip when hydrated; install the pinned `huggingface_hub` unless the image brings `hf`; `hf download`
+    resumes; the marker only after success (set -e)."""
+    # Quoted: they come from user input and end up in a shell (plain repo ids and revisions are left as they are).
+    revision_arg = f" --revision {shlex.quote(revision)}" if revision else ""
+    if install:
+        tool = f"pip install --quiet --no-cache-dir --disable-pip-version-check {HUGGINGFACE_HUB}; "
+    else:
+        tool = "command -v hf >/dev/null || { echo 'hydrationImage has no hf CLI (huggingface_hub >= 1.0)'; exit 1; }; "
     return (
         "set -e; "
         f"if [ -f {HYDRATED_MARKER} ]; then echo 'already hydrated, skipping'; exit 0; fi; "
-        "pip install --quiet huggingface_hub; "
-        f"hf download {repo}{revision_arg} --local-dir {HYDRATION_MOUNT}; "
+        f"{tool}"
+        f"hf download {shlex.quote(repo)}{revision_arg} --local-dir {HYDRATION_MOUNT}; "
         f"touch {HYDRATED_MARKER}"
     )
 
@@ -111,8 +121,8 @@ def _job_spec(cache: ModelCache, pvc_name: str, labels: dict[str, str]) -> Manif
     assert hf is not None  # checked by cache_objects
     container: Manifest = {
         "name": "hydrate",
-        "image": HYDRATION_IMAGE,
-        "command": ["/bin/sh", "-c", hydration_command(hf.repo, hf.revision)],
+        "image": hf.hydration_image or HYDRATION_IMAGE,
+        "command": ["/bin/sh", "-c", hydration_command(hf.repo, hf.revision, install=hf.hydration_image is None)],
     }
     secret = token_secret(cache, "")
     if secret:

@@ -16,6 +16,8 @@ PRESENT_NAMESPACES = frozenset({"default", SYSTEM_NAMESPACE})
 ENGINE_CONTAINER = "engine"
 ENGINE_PORT = 8000  # the OpenAI API port; readiness is GET /health on it (§0.4)
 CACHE_MOUNT = "/mnt/models"
+# At the cache volume's root once the hydration Job has downloaded everything; engine pods wait for it.
+HYDRATED_MARKER_FILE = ".modelplane-hydrated"
 
 LABEL_DEPLOYMENT = "modelplane.ai/deployment"
 LABEL_CLUSTER = "modelplane.ai/cluster"

@@ -2,7 +2,8 @@
 
 Nothing is injected into the engine beyond what the reference injects: the gang's `MODELPLANE_LEADER_ADDRESS` and
 `MODELPLANE_RANK` ahead of the user's env, `--model=/mnt/models` for a cached vLLM-style serving container (no
-`command`, no `--model`), and, under PrefillDecode, the NIXL side-channel env and the decode pd-sidecar.
+`command`, no `--model`), and, under PrefillDecode, the NIXL side-channel env and the decode pd-sidecar. Beyond the
+reference, every pod that mounts a ModelCache waits in an init container until the cache is hydrated.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from modelplane.compose.common import (
     CACHE_MOUNT,
     ENGINE_PORT,
     GPU_TOLERATION,
+    HYDRATED_MARKER_FILE,
     LABEL_LWS_ROLE,
     LABEL_POOL,
     LABEL_SERVING,
@@ -29,6 +31,7 @@ from modelplane.compose.common import (
 from modelplane.scheduling.placement import EnginePlacement, MemberPlacement
 
 CACHE_VOLUME = "model-cache"
+CACHE_WAIT_CONTAINER = "wait-for-cache"
 SHM_VOLUME = "dshm"
 # LWS injects LWS_LEADER_ADDRESS and LWS_WORKER_INDEX; the aliases keep user commands orchestrator-neutral (§3.3).
 GANG_ENV = (
@@ -134,6 +137,8 @@ def _pod_spec(
     if ctx.cache_pvc:
         volumes.append({"name": CACHE_VOLUME, "persistentVolumeClaim": {"claimName": ctx.cache_pvc}})
     spec: Manifest = {"containers": containers, "volumes": volumes, "nodeSelector": {LABEL_POOL: spot.pool}}
+    if ctx.cache_pvc:
+        spec = {"initContainers": [cache_wait(container["image"], ctx.cache_pvc)], **spec}
     if spot.claims:
         spec["resourceClaims"] = claims.pod_claims(template_names(ctx, engine, member, spot))
     spec["tolerations"] = [dict(GPU_TOLERATION)]
@@ -141,6 +146,19 @@ def _pod_spec(
     if pull_secrets:
         spec["imagePullSecrets"] = [{"name": ref.name} for ref in pull_secrets]
     return spec
+
+
+def cache_wait(image: str, pvc: str) -> Manifest:
+    """Wait for the hydration Job's marker on the cache volume (read-only), so an engine never loads a partial
+    download (Modelplane starts pods right away). The engine's own image: already pulled for the pod, has a shell."""
+    marker = f"{CACHE_MOUNT}/{HYDRATED_MARKER_FILE}"
+    script = f"until [ -f {marker} ]; do echo 'waiting for ModelCache volume {pvc} to be hydrated'; sleep 10; done"
+    return {
+        "name": CACHE_WAIT_CONTAINER,
+        "image": image,
+        "command": ["/bin/sh", "-c", script],
+        "volumeMounts": [{"name": CACHE_VOLUME, "mountPath": CACHE_MOUNT, "readOnly": True}],
+    }
 
 
 def _engine_container(

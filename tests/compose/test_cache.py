@@ -61,7 +61,8 @@ def test_pvc_and_hydration_job() -> None:
         "/bin/sh",
         "-c",
         "set -e; if [ -f /mnt/artifact/.modelplane-hydrated ]; then echo 'already hydrated, skipping'; exit 0; fi; "
-        "pip install --quiet huggingface_hub; hf download Qwen/Qwen3-0.6B --local-dir /mnt/artifact; "
+        "pip install --quiet --no-cache-dir --disable-pip-version-check huggingface_hub==1.33.0; "
+        "hf download Qwen/Qwen3-0.6B --local-dir /mnt/artifact; "
         "touch /mnt/artifact/.modelplane-hydrated",
     ]
     assert "env" not in container
