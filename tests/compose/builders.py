@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -127,3 +128,15 @@ def gateway(name: str = "default", cluster_name: str | None = None) -> dict[str,
         "metadata": {"name": name},
         "spec": spec,
     }
+
+
+def edited_recipe(source: Path, target: Path, file: str, old: str, new: str) -> Path:
+    """A copy of the recipe folder `source` at `target` with `old` (which must occur) replaced in one file."""
+    target.mkdir()
+    for path in source.glob("*.yaml"):
+        text = path.read_text()
+        if path.name == file:
+            assert old in text, f"{old!r} not in {path}"
+            text = text.replace(old, new)
+        (target / path.name).write_text(text)
+    return target

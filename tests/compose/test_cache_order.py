@@ -121,15 +121,8 @@ def test_render_orders_hydration_before_every_gang_pod_and_pins_the_tool(tmp_pat
 
 
 def test_render_uses_the_hydration_image_of_the_manifest(tmp_path: Path) -> None:
-    recipe = tmp_path / "recipe"
-    recipe.mkdir()
-    (recipe / "platform.yaml").write_text((RECIPE / "platform.yaml").read_text())
-    model = (RECIPE / "model.yaml").read_text()
-    assert "    sizeGiB: 900\n" in model
-    model = model.replace(
-        "    sizeGiB: 900\n", "    sizeGiB: 900\n    hydrationImage: registry.example/hf-cli:1.33.0\n"
-    )
-    (recipe / "model.yaml").write_text(model)
+    image = "    sizeGiB: 900\n    hydrationImage: registry.example/hf-cli:1.33.0\n"
+    recipe = b.edited_recipe(RECIPE, tmp_path / "recipe", "model.yaml", "    sizeGiB: 900\n", image)
     result = runner.invoke(app, ["render", str(recipe), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.stderr
     [job] = [item for item in rendered(tmp_path / "out") if item["kind"] == "Job"]

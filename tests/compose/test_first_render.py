@@ -46,12 +46,9 @@ def service_route(path: Path) -> dict[str, Any]:
 
 def two_cluster_recipe(tmp_path: Path) -> Path:
     """The single-GPU recipe with its gateway moved to a second GPU cluster `edge`: one replica lands on each."""
-    recipe = tmp_path / "recipe"
-    recipe.mkdir()
-    (recipe / "model.yaml").write_text((RECIPE / "model.yaml").read_text())
-    platform = (RECIPE / "platform.yaml").read_text()
-    assert "\n  cluster: lab\n" in platform
-    (recipe / "platform.yaml").write_text(platform.replace("\n  cluster: lab\n", "\n  cluster: edge\n") + EDGE)
+    moved = "\n  cluster: edge\n  traefik:"
+    recipe = b.edited_recipe(RECIPE, tmp_path / "recipe", "platform.yaml", "\n  cluster: lab\n  traefik:", moved)
+    (recipe / "edge.yaml").write_text(EDGE)
     return recipe
 
 
