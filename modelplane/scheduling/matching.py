@@ -33,6 +33,7 @@ class MemberMatch:
     claims: tuple[DeviceClaim, ...] = ()
     demand: tuple[int, ...] = ()
     reason: str = ""
+    summary: str = ""  # the reason in short, as a plan's summary line quotes it
 
 
 @dataclass(frozen=True)
@@ -79,14 +80,14 @@ class DeviceMatcher:
         requests = member.node_selector.devices
         options: list[list[_Option]] = []
         for request in requests:
-            found, why = self._options(request, class_name)
+            found, why, short = self._options(request, class_name)
             if not found:
-                return MemberMatch(ok=False, reason=f"request {request.name}: {why}")
+                return MemberMatch(ok=False, reason=f"request {request.name}: {why}", summary=f"request {short}")
             options.append(found)
         capacity = [device.count for device in devices]
         assigned = _assign([request.count for request in requests], options, capacity)
         if isinstance(assigned, str):
-            return MemberMatch(ok=False, reason=assigned)
+            return MemberMatch(ok=False, reason=assigned, summary=assigned)
         chosen, taken = assigned
         claims = tuple(
             DeviceClaim(request.name, option.device_class, request.count, tuple(s.cel for s in request.selectors))
@@ -96,25 +97,29 @@ class DeviceMatcher:
         demand = tuple(sum(held.get(index, 0) for held in taken) for index in range(len(devices)))
         return MemberMatch(ok=True, claims=claims, demand=demand)
 
-    def _options(self, request: DeviceRequest, class_name: str) -> tuple[list[_Option], str]:
-        """The DeviceClasses (in the order their first device is declared) the request may use, or why none."""
+    def _options(self, request: DeviceRequest, class_name: str) -> tuple[list[_Option], str, str]:
+        """The DeviceClasses (in the order their first device is declared) the request may use, or why none (in
+        full and in short)."""
         devices = self._classes[class_name].spec.devices
         groups: dict[str | None, list[int]] = {}
         for index, device in enumerate(devices):
             groups.setdefault(_device_class(device), []).append(index)
         options: list[_Option] = []
         misses: list[str] = []
+        selector_misses: list[tuple[int, str | None]] = []
         for device_class, members in groups.items():
             matching: list[int] = []
             errors: list[str] = []
             for index in members:
-                miss, error = self._selector_miss(request, self._devices[class_name][index])
-                if miss is None:
+                found = self._selector_miss(request, self._devices[class_name][index])
+                if found is None:
                     matching.append(index)
-                elif error and device_class is not None:
-                    errors.append(f"device {devices[index].name}: {miss}")
-                else:
-                    misses.append(f"device {devices[index].name}: {miss}")
+                    continue
+                miss = f"device {devices[index].name}: {_miss_text(*found)}"
+                claimed_error = found[1] is not None and device_class is not None
+                (errors if claimed_error else misses).append(miss)
+                # An error on a synthetic device only rules that device out: in short, it is false there.
+                selector_misses.append(found if claimed_error else (found[0], None))
             available = sum(devices[index].count for index in matching)
             if errors:
                 misses.append(f"DeviceClass {device_class}: {'; '.join(errors)} ({RUNTIME_ERROR_NOTE})")
@@ -122,16 +127,29 @@ class DeviceMatcher:
                 misses.append(f"{_group_name(device_class)}: {available} matching device(s), needs {request.count}")
             elif matching:
                 options.append(_Option(device_class, tuple(matching)))
-        return options, "; ".join(misses) or "class has no devices"
+        why = "; ".join(misses) or "class has no devices"
+        return options, why, f"{request.name}: {_short(selector_misses, len(devices)) or why}"
 
-    def _selector_miss(self, request: DeviceRequest, data: DeviceData) -> tuple[str | None, bool]:
-        """Why the first failing selector fails on the device (None when all hold), and whether it is an error."""
+    def _selector_miss(self, request: DeviceRequest, data: DeviceData) -> tuple[int, str | None] | None:
+        """The first selector that fails on the device and its error (None: false); None when all hold."""
         for number, selector in enumerate(request.selectors, start=1):
             verdict = self._evaluator.evaluate(selector.cel, data)
             if not verdict.matched:
-                text = f"selector #{number} {'error: ' + verdict.error if verdict.error else 'false'}"
-                return text, verdict.error is not None
-        return None, False
+                return number, verdict.error
+        return None
+
+
+def _miss_text(number: int, error: str | None) -> str:
+    return f"selector #{number} error: {error}" if error else f"selector #{number} false"
+
+
+def _short(misses: Sequence[tuple[int, str | None]], devices: int) -> str:
+    """One selector failing on every device of a class, said once; "" when the misses are not that simple."""
+    numbers = {number for number, _ in misses}
+    if not devices or len(misses) < devices or len(numbers) != 1:
+        return ""
+    error = next((error for _, error in misses if error), None)
+    return _miss_text(misses[0][0], error) if error else f"{_miss_text(misses[0][0], None)} for every device"
 
 
 def _group_name(device_class: str | None) -> str:

@@ -40,7 +40,7 @@ class EngineFitter:
     def _place_engine(
         self, engine: Engine, cluster: InferenceCluster, trial: Trial
     ) -> tuple[EnginePlacement | None, str]:
-        profile = self._profile(engine, cluster)
+        profile = self.profile(engine, cluster)
         if isinstance(profile, str):
             return None, profile
         misses: list[str] = []
@@ -54,7 +54,7 @@ class EngineFitter:
                 misses.append(f"pool {pool.name}: {free} free node(s), needs room for {len(pods)} pod(s)")
         return None, "; ".join(misses)
 
-    def _profile(self, engine: Engine, cluster: InferenceCluster) -> str | list[_PoolFit]:
+    def profile(self, engine: Engine, cluster: InferenceCluster) -> str | list[_PoolFit]:
         """How the engine fits each pool of a cluster, ignoring capacity; shared by clusters with the same classes."""
         layout = self._layouts.get(cluster.name)
         if layout is None:

@@ -41,6 +41,7 @@ from modelplane.scheduling.placement import (
     ReplicaPlacement,
 )
 from modelplane.scheduling.replicas import EngineFitter, Engines
+from modelplane.scheduling.shortfall import Shortfall
 from modelplane.scheduling.spread import Spread
 
 
@@ -54,6 +55,7 @@ class _Progress:
     draining: list[ReplicaPlacement] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    unplaced: int = 0  # replicas fill could not place: explained once the ledger is final
 
 
 def schedule(
@@ -82,8 +84,11 @@ class _Planner:
         self.matcher = DeviceMatcher(fleet.classes, SelectorEvaluator())
         self.ledger = _initial_ledger(fleet, packing=fleet.settings.gpu_packing)
         self.fitter = EngineFitter(fleet, self.matcher)
+        self.shortfall = Shortfall(self.fitter, self.matcher, self.ledger, packing=fleet.settings.gpu_packing)
         self._candidates: dict[tuple, dict[str, None]] = {}
-        self._eligible: dict[tuple, int] = {}
+        self._eligible: dict[tuple, list[InferenceCluster]] = {}
+        self._filtered: dict[tuple, tuple[int, str]] = {}  # per shape: clusters filtered out, the first one's why
+        self._shortfalls: dict[tuple, str] = {}
         self._final_verdicts: dict[tuple, dict[str, str]] = {}
 
     def eligibility(self, deployment: ModelDeployment, cluster: InferenceCluster, effects: tuple[str, ...]) -> Verdict:
@@ -178,7 +183,7 @@ class _Planner:
         for _ in range(missing):
             placed = self._place_one(item, spread)
             if placed is None:
-                item.reasons.append(self._shortfall(shape, deployment.spec.replicas - len(item.kept)))
+                item.unplaced = deployment.spec.replicas - len(item.kept)
                 return
             item.kept.append(placed)
 
@@ -214,21 +219,34 @@ class _Planner:
     def _candidates_for(self, deployment: ModelDeployment, shape: tuple) -> dict[str, None]:
         """Clusters that pass the filters for new replicas, in name order, shared by deployments of one shape."""
         if shape not in self._candidates:
-            self._candidates[shape] = {
-                name: None
-                for name, cluster in self.fleet.clusters.items()
-                if self.eligibility(deployment, cluster, NEW_REPLICA_EFFECTS).ok
-            }
-            self._eligible[shape] = len(self._candidates[shape])
+            eligible: list[InferenceCluster] = []
+            filtered, first = 0, ""
+            for name, cluster in self.fleet.clusters.items():
+                verdict = self.eligibility(deployment, cluster, NEW_REPLICA_EFFECTS)
+                if verdict.ok:
+                    eligible.append(cluster)
+                else:
+                    filtered, first = filtered + 1, first or f"{name}: {verdict.reason}"
+            self._eligible[shape], self._filtered[shape] = eligible, (filtered, first)
+            self._candidates[shape] = {cluster.name: None for cluster in eligible}
         return self._candidates[shape]
 
-    def _shortfall(self, shape: tuple, missing: int) -> str:
-        eligible = self._eligible[shape]
-        if not eligible:
-            return f"{missing} replica(s) unplaced: no cluster passes the selector, cache and taint filters"
-        return (
-            f"{missing} replica(s) unplaced: none of {eligible} eligible cluster(s) has a pool that fits and has room"
-        )
+    def _shortfall(self, item: _Progress) -> str:
+        """Why fill left replicas out, the same for every deployment of one shape (and engine names)."""
+        deployment = item.deployment
+        shape = self._shape(deployment)
+        key = (shape, tuple(engine.name for engine in deployment.engines))
+        if key not in self._shortfalls:
+            eligible, (filtered, first) = self._eligible[shape], self._filtered[shape]
+            if eligible:
+                why = self.shortfall.reason(deployment, eligible)
+            elif filtered:
+                why = f"no cluster passes the selector, cache and taint filters: {first}"
+                why += f" (and {filtered - 1} more cluster(s))" if filtered > 1 else ""
+            else:
+                why = "the fleet has no InferenceCluster"
+            self._shortfalls[key] = why
+        return f"{item.unplaced} replica(s) unplaced: {self._shortfalls[key]}"
 
     def placement(self, progress: list[_Progress]) -> Placement:
         deployments = tuple(self._deployment_placement(item) for item in progress)
@@ -241,6 +259,8 @@ class _Planner:
         deployment = item.deployment
         if deployment.spec.replicas == 0:
             item.reasons.append("scaled to zero")
+        if item.unplaced:
+            item.reasons.append(self._shortfall(item))
         rejected: tuple[tuple[str, str], ...] = ()
         if self.explain:
             rejected = tuple(sorted(self._rejections(item).items()))

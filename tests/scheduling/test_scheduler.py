@@ -47,11 +47,15 @@ def test_basic_placement_stamps_pool_and_claims() -> None:
 @pytest.mark.parametrize(
     ("name", "docs", "reason_part"),
     [
-        ("pool with zero nodes", (L4, cluster("a", {"p": ("l4", 0)}), deployment("m")), "has room"),
+        (
+            "pool with zero nodes",
+            (L4, cluster("a", {"p": ("l4", 0)}), deployment("m")),
+            "no free nodes: need 1, have 0",
+        ),
         (
             "selector matches no cluster",
             (L4, cluster("a", {"p": ("l4", 1)}), deployment("m", selector={"r": "x"})),
-            "no cluster passes",
+            "no cluster passes the selector, cache and taint filters: a: label r=x wanted",
         ),
         (
             "memory too small",
@@ -70,7 +74,7 @@ def test_basic_placement_stamps_pool_and_claims() -> None:
                     ],
                 ),
             ),
-            "has room",
+            "selector #1 false for every device of every class",
         ),
         (
             "count above the node's devices",
@@ -79,7 +83,7 @@ def test_basic_placement_stamps_pool_and_claims() -> None:
                 cluster("a", {"p": ("h100x8", 1)}),
                 deployment("m", engines=[{"name": "e", "members": [member(count=9)]}]),
             ),
-            "has room",
+            "8 matching device(s), needs 9",
         ),
         (
             "synthetic-only request",
@@ -88,7 +92,7 @@ def test_basic_placement_stamps_pool_and_claims() -> None:
                 cluster("a", {"p": ("n", 1)}),
                 deployment("m", engines=[{"name": "e", "members": [member(cel='device.driver == "nic.example.com"')]}]),
             ),
-            "has room",
+            "no member would claim a DRA device on any pool: pool p: only synthetic devices",
         ),
         (
             "unknown attribute is a non-match",
@@ -102,7 +106,7 @@ def test_basic_placement_stamps_pool_and_claims() -> None:
                     ],
                 ),
             ),
-            "has room",
+            "selector #1 error: no attribute 'nosuch' in domain gpu.nvidia.com",
         ),
     ],
 )
