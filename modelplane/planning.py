@@ -10,7 +10,10 @@ from modelplane import collector
 from modelplane.api.errors import InvalidInputError, Origin, Problem
 from modelplane.api.fleet import Fleet
 from modelplane.api.loading import fleet_from_stack_config, previous_from_config
+from modelplane.api.model_deployment import ModelDeployment
+from modelplane.api.model_service import ModelService
 from modelplane.api.record import record_problems
+from modelplane.compose.common import LABEL_CLUSTER, LABEL_DEPLOYMENT, LABEL_REPLICA_INDEX
 from modelplane.compose.routing import service_backends
 from modelplane.scheduling.placement import Placement, RecordError, replicas_from_record, to_record
 from modelplane.scheduling.scheduler import schedule
@@ -39,6 +42,35 @@ def plan_record(fleet: Fleet, placement: Placement, *, explain: bool = False) ->
         record = to_record(placement, explain=explain)
         record["services"] = service_backends(fleet, placement)
     return record
+
+
+def unrouted_services(fleet: Fleet, placement: Placement) -> list[str]:
+    """Per ModelService that routes to nothing, why: the plan's reasons for the deployments its endpoints select."""
+    lines: list[str] = []
+    for entry in service_backends(fleet, placement):
+        if entry["backends"]:
+            continue
+        service = fleet.services[f"{entry['namespace']}/{entry['name']}"]
+        reasons = [
+            f"ModelDeployment {item.key}: {'; '.join(item.reasons) or 'no replica placed'}"
+            for item in placement.deployments
+            if item.namespace == service.namespace and _selects(service, fleet.deployments[item.key])
+        ]
+        why = "; ".join(reasons) or "no ModelDeployment or ModelEndpoint matches its endpoints"
+        lines.append(f"ModelService {service.key} routes to nothing: {why}")
+    return lines
+
+
+def _selects(service: ModelService, deployment: ModelDeployment) -> bool:
+    """Whether an endpoint selector of the service picks the deployment's replicas, wherever they run."""
+    labels = {**deployment.spec.template.metadata.labels, LABEL_DEPLOYMENT: deployment.name}
+    return any(
+        all(labels.get(key) == value for key, value in entry.selector.match_labels.items() if key not in _WHERE)
+        for entry in service.spec.endpoints
+    )
+
+
+_WHERE = (LABEL_CLUSTER, LABEL_REPLICA_INDEX)  # labels that only say where a replica runs
 
 
 def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:

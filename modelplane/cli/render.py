@@ -15,6 +15,7 @@ from modelplane.compose.fleet import compose_fleet
 from modelplane.compose.outdir import OutputError
 from modelplane.compose.render import write
 from modelplane.planning import plan as make_plan
+from modelplane.planning import unrouted_services
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Output directory: one sub-directory per cluster.")]
 AddressOpt = Annotated[
@@ -46,6 +47,8 @@ def render(
     composition = compose_fleet(inputs.fleet, placement, gateway_addresses=addresses)
     notice(placement.notices)
     notice(composition.notices)
+    for line in unrouted_services(inputs.fleet, placement):
+        typer.echo(f"warning: {line}", err=True)
     try:
         written = write(composition, out)
     except OutputError as error:

@@ -19,7 +19,7 @@ Demand = tuple[int, ...]  # devices taken per class device, in class order
 class PoolLedger:
     """Free capacity of one pool: whole free nodes, or each node's free devices when packing."""
 
-    __slots__ = ("_node_free", "_starts", "capacity", "idle", "nodes")
+    __slots__ = ("_node_free", "_starts", "capacity", "demands", "idle", "nodes")
 
     def __init__(self, nodes: int, capacity: Demand, *, packing: bool) -> None:
         self.nodes = nodes
@@ -27,6 +27,7 @@ class PoolLedger:
         self.idle = nodes  # nodes with nothing allocated
         self._node_free: list[Demand] | None = [capacity] * nodes if packing else None
         self._starts: dict[Demand, int] = {}  # per demand: no node before this index fits it
+        self.demands: dict[Demand, int] = {}  # whole-node charging: pods charged, per demand
 
     @property
     def free(self) -> int:
@@ -36,6 +37,13 @@ class PoolLedger:
     @property
     def used(self) -> int:
         return self.nodes - self.idle
+
+    def packed(self) -> int:
+        """Whole-node charging: the nodes its pods would take with GPU packing (first fit, largest pods first)."""
+        packing = PoolLedger(self.used, self.capacity, packing=True)
+        draft = PoolDraft(packing)
+        draft.take([demand for demand, count in self.demands.items() for _ in range(count)])
+        return self.used - draft.idle
 
     def may_fit(self, pods: Sequence[Demand]) -> bool:
         """A cheap necessary condition, checked before anything is staged."""
@@ -47,13 +55,14 @@ class PoolLedger:
 class PoolDraft:
     """One trial's view of a pool: the nodes it allocated on, each copied on first write; `apply()` commits."""
 
-    __slots__ = ("_nodes", "_pool", "_starts", "idle")
+    __slots__ = ("_nodes", "_pool", "_starts", "_taken", "idle")
 
     def __init__(self, pool: PoolLedger) -> None:
         self._pool = pool
         self.idle = pool.idle
         self._nodes: dict[int, Demand] = {}
         self._starts: dict[Demand, int] = {}
+        self._taken: list[Demand] = []
 
     def take(self, pods: Sequence[Demand]) -> bool:
         """Allocate every pod or none; True when they all fit."""
@@ -62,6 +71,7 @@ class PoolDraft:
             if len(pods) > self.idle:
                 return False
             self.idle -= len(pods)
+            self._taken.extend(pods)
             return True
         nodes, starts, idle = dict(self._nodes), dict(self._starts), self.idle
         for number, pod in enumerate(sorted(pods, key=lambda demand: (-sum(demand), demand))):
@@ -82,6 +92,8 @@ class PoolDraft:
     def apply(self) -> None:
         pool = self._pool
         pool.idle = self.idle
+        for demand in self._taken:
+            pool.demands[demand] = pool.demands.get(demand, 0) + 1
         if pool._node_free is not None:
             for index, node in self._nodes.items():
                 pool._node_free[index] = node

@@ -253,7 +253,10 @@ class _Planner:
         pools = tuple(
             PoolUsage(cluster, pool, ledger.nodes, ledger.used) for (cluster, pool), ledger in self.ledger.items()
         )
-        return Placement(deployments=deployments, pools=pools, notices=self.fleet.notices)
+        notices = self.fleet.notices
+        if not self.fleet.settings.gpu_packing:
+            notices += _packing_note(self.ledger)
+        return Placement(deployments=deployments, pools=pools, notices=notices)
 
     def _deployment_placement(self, item: _Progress) -> DeploymentPlacement:
         deployment = item.deployment
@@ -329,6 +332,24 @@ def _new_replica(name: str, index: int, engines: Engines, before: int) -> Replic
     spread = "spread" if before == 0 else "packed: every cluster with fewer replicas is full or rejected"
     why = f"placed on {name}/{pools} ({spread}; {before} replica(s) of this deployment there before)"
     return ReplicaPlacement(name, index, engines, why)
+
+
+def _packing_note(ledger: Ledger) -> tuple[str, ...]:
+    """Whole-node charging strands devices: say so when GPU packing would fit the same pods on fewer nodes."""
+    gains = []
+    for (cluster, pool), usage in ledger.items():
+        packed = usage.packed() if usage.used > 1 else usage.used
+        if packed < usage.used:
+            gains.append((usage.used - packed, f"{cluster}/{pool}", usage.used, packed))
+    if not gains:
+        return ()
+    used, packed = sum(gain[2] for gain in gains), sum(gain[3] for gain in gains)
+    _, where, most, fewest = max(gains, key=lambda gain: gain[0])  # the first of the largest gains
+    return (
+        f"whole-node charging (the default) gives every claiming pod a node of its own: {used} node(s) in "
+        f"{len(gains)} pool(s) hold pods that GPU packing would fit on {packed} (e.g. {where}: {most} → {fewest}); "
+        "set modelplane:scheduling.gpuPacking to true to pack them",
+    )
 
 
 def _initial_ledger(fleet: Fleet, *, packing: bool) -> Ledger:
