@@ -40,6 +40,8 @@ class PoolLedger:
 
     def packed(self) -> int:
         """Whole-node charging: the nodes its pods would take with GPU packing (first fit, largest pods first)."""
+        if _fewest_nodes(self.demands, self.capacity) >= self.used:
+            return self.used  # one-device nodes, say: nothing to gain, so no fit to run
         packing = PoolLedger(self.used, self.capacity, packing=True)
         draft = PoolDraft(packing)
         draft.take([demand for demand, count in self.demands.items() for _ in range(count)])
@@ -98,6 +100,12 @@ class PoolDraft:
             for index, node in self._nodes.items():
                 pool._node_free[index] = node
             pool._starts.update(self._starts)
+
+
+def _fewest_nodes(demands: dict[Demand, int], capacity: Demand) -> int:
+    """No packing takes fewer nodes than its busiest device kind fills."""
+    totals = [sum(demand[index] * count for demand, count in demands.items()) for index in range(len(capacity))]
+    return max((-(-total // free) for total, free in zip(totals, capacity, strict=True) if free), default=0)
 
 
 def _first_fit(pod: Demand, start: int, staged: dict[int, Demand], nodes: list[Demand]) -> int | None:
