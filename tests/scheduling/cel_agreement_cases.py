@@ -216,7 +216,17 @@ _CASES: list[tuple[str, list[dict[str, Any]]]] = [
     ("nic-by-driver", _one(['device.driver == "dra.net"'])),
 ]
 
+# Selectors that fail on every device of these pools (no other device has DraNet's `ipv4`): the planner refuses
+# them as input problems. Guarded by the driver they are false elsewhere and still fail on the NIC, where
+# kube-scheduler meets the runtime error.
+_NIC_ONLY = {"nic-address-past-the-end", "nic-not-an-ip"}
+
+
+def _selector(case: dict[str, str]) -> str:
+    return f'device.driver == "{DRANET}" && ({case["selector"]})' if case["name"] in _NIC_ONLY else case["selector"]
+
+
 CASES: list[dict[str, Any]] = [{"name": name, "requests": requests} for name, requests in _CASES] + [
-    {"name": case["name"], "requests": _one([case["selector"]]), "device": case["device"], "outcome": case["outcome"]}
+    {"name": case["name"], "requests": _one([_selector(case)]), "device": case["device"], "outcome": case["outcome"]}
     for case in SELECTOR_CASES
 ]

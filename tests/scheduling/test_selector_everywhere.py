@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from modelplane.scheduling.validation import semantic_problems
-from tests.scheduling.builders import cluster, deployment, fleet, gpu_class, member
+from tests.scheduling.builders import API, cluster, deployment, fleet, gpu_class, member
+from tests.scheduling.cel_agreement_cases import CASES, POOLS
 
 TYPO = 'device.capacity["gpu.nvidia.com"].memroy.compareTo(quantity("1Gi")) >= 0'
 
@@ -35,3 +36,19 @@ def test_a_device_with_bad_data_is_its_class_problem_only() -> None:
     bad["spec"]["devices"][0]["capacity"]["memory"]["value"] = "lots"
     found = [str(problem) for problem in semantic_problems(fleet(bad, selecting("a", "true")))]
     assert len(found) == 1 and "InferenceClass bad" in found[0], found
+
+
+def test_the_cel_agreement_fleet_is_valid_input() -> None:
+    """tests/e2e/test_cel_agreement.py plans these cases through `load_inputs`: none may be refused."""
+    classes = [
+        {"apiVersion": API, "kind": "InferenceClass", "metadata": {"name": name}, "spec": {"devices": devices}}
+        for _, name, devices in POOLS
+    ]
+    pools = cluster("lab", {pool: (name, 1) for pool, name, _ in POOLS})
+    docs = [deployment(case["name"], engines=[{"name": "e", "members": [_member(case)]}]) for case in CASES]
+    assert [str(problem) for problem in semantic_problems(fleet(*classes, pools, *docs))] == []
+
+
+def _member(case: dict) -> dict:
+    requests = [{**one, "selectors": [{"cel": cel} for cel in one["selectors"]]} for one in case["requests"]]
+    return {**member(cel=None), "nodeSelector": {"devices": requests}}
