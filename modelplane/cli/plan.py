@@ -8,12 +8,14 @@ from typing import Annotated, Any
 
 import typer
 import yaml
-from rich.console import Console
 from rich.table import Table
 
 from modelplane.api.errors import InvalidInputError
+from modelplane.api.fleet import Fleet
 from modelplane.cli.app import app
+from modelplane.cli.console import console, table
 from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous, record_source
+from modelplane.compose.cache import staging
 from modelplane.planning import plan as make_plan
 from modelplane.planning import plan_record
 
@@ -50,14 +52,11 @@ def plan(
     elif output == "yaml":
         typer.echo(yaml.safe_dump(record, sort_keys=False), nl=False)
     else:
-        _print_table(record, explain=explain)
+        _print_table(inputs.fleet, record, explain=explain)
 
 
-def _print_table(record: dict[str, Any], *, explain: bool) -> None:
-    console = Console(width=160)
-    deployments = Table(title="Deployments", title_justify="left")
-    for column in ("DEPLOYMENT", "DESIRED", "SCHEDULED", "REPLICAS", "REASONS"):
-        deployments.add_column(column)
+def _print_table(fleet: Fleet, record: dict[str, Any], *, explain: bool) -> None:
+    deployments = table("Deployments", ("DEPLOYMENT", "DESIRED", "SCHEDULED", "REPLICAS", "REASONS"))
     for item in record["deployments"]:
         replicas = "\n".join(_replica_line(replica, explain=explain) for replica in item["replicas"]) or "-"
         deployments.add_row(
@@ -67,15 +66,41 @@ def _print_table(record: dict[str, Any], *, explain: bool) -> None:
             replicas,
             "\n".join(item["reasons"] + _rejections(item, explain=explain)) or "-",
         )
-    pools = Table(title="Pools", title_justify="left")
-    for column in ("CLUSTER", "POOL", "NODES", "USED", "FREE"):
-        pools.add_column(column)
+    pools = table("Pools", ("CLUSTER", "POOL", "NODES", "USED", "FREE"))
     for cluster in record["clusters"]:
         for pool in cluster["pools"]:
             free = pool["nodes"] - pool["used"]
             pools.add_row(cluster["name"], pool["name"], str(pool["nodes"]), str(pool["used"]), str(free))
-    console.print(deployments)
-    console.print(pools)
+    out = console()
+    out.print(deployments)
+    out.print(pools)
+    for optional in (_services_table(record), _caches_table(fleet)):
+        if optional.row_count:
+            out.print(optional)
+
+
+def _services_table(record: dict[str, Any]) -> Table:
+    services = table("Services", ("SERVICE", "BACKEND", "WEIGHT", "PRIORITY"))
+    for service in record["services"]:
+        key = f"{service['namespace']}/{service['name']}"
+        if not service["backends"]:
+            services.add_row(key, "- (no backend)", "-", "-")
+        for index, backend in enumerate(service["backends"]):
+            name, weight, priority = backend["name"], str(backend["weight"]), str(backend["priority"])
+            services.add_row(key if index == 0 else "", name, weight, priority)
+    return services
+
+
+def _caches_table(fleet: Fleet) -> Table:
+    """Each ModelCache and the clusters that stage it (the same matching `render` and `pulumi up` use)."""
+    caches = table("Caches", ("CACHE", "MODEL", "CLUSTER", "STORAGE CLASS"))
+    for cache in fleet.caches.values():
+        source = cache.spec.hugging_face
+        model = "-" if source is None else source.repo + (f"@{source.revision}" if source.revision else "")
+        staged, _ = staging(fleet, cache)
+        for index, (cluster, storage) in enumerate(staged or [("- (no cluster matched)", "-")]):
+            caches.add_row(cache.key if index == 0 else "", model if index == 0 else "", cluster, storage)
+    return caches
 
 
 def _replica_line(replica: dict[str, Any], *, explain: bool) -> str:

@@ -14,6 +14,7 @@ import yaml
 from modelplane.api.errors import InvalidInputError
 from modelplane.api.loading import SECRETS_KEY, stack_source
 from modelplane.cli.app import app
+from modelplane.cli.console import console, table
 from modelplane.cli.inputs import fail, load_or_exit
 from modelplane.sandbox.cluster import SandboxError
 from modelplane.sandbox.crds import CrdError, read_crds
@@ -119,13 +120,21 @@ def status(
     if output == "json":
         typer.echo(json.dumps(report, indent=2))
         return
-    typer.echo(f"sandbox of {report['stack']} (stack {report['sandboxStack']}), state in {report['root']}")
+    clusters = table(
+        f"sandbox of {report['stack']} (stack {report['sandboxStack']}), state in {report['root']}",
+        ("CLUSTER", "SERVER", "PROCESSES", "NODES READY", "DEVICES", "RESOURCESLICES", "ERROR"),
+    )
     for cluster in report["clusters"]:
-        health = " ".join(f"{name}={'up' if up else 'DOWN'}" for name, up in cluster["processes"].items())
-        typer.echo(
-            f"  {cluster['name']}: {cluster['server']}  {health}  nodes {cluster['nodesReady']}/{cluster['nodes']} "
-            f"ready  devices {cluster['devices']} in {cluster['resourceSlices']} ResourceSlice(s)"
+        clusters.add_row(
+            cluster["name"],
+            cluster["server"],
+            "\n".join(f"{name} {'up' if up else 'DOWN'}" for name, up in cluster["processes"].items()) or "-",
+            f"{cluster['nodesReady']}/{cluster['nodes']}",
+            str(cluster["devices"]),
+            str(cluster["resourceSlices"]),
+            cluster.get("error", "-"),
         )
+    console().print(clusters)
 
 
 @sandbox_app.command()

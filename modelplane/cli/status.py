@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from modelplane.cli.app import app
+from modelplane.cli.console import console, table
 from modelplane.cli.inputs import fail, load_or_exit
 from modelplane.operations.access import AccessError, kubeconfig_contexts, stack_facts
 from modelplane.operations.observe import snapshots
@@ -58,16 +56,11 @@ def _report(stack: str, project_dir: Path, fleet: Any, kubeconfig: Path | None, 
 
 
 def _print_tables(report: dict[str, Any]) -> None:
-    # The terminal's width, or a readable one when piped (rich would fold every column into 80).
-    console = Console(width=shutil.get_terminal_size((160, 24)).columns)
-    clusters = Table(title="Clusters")
-    for column in ("CLUSTER", "REACHABLE", "ERROR"):
-        clusters.add_column(column)
+    clusters = table("Clusters", ("CLUSTER", "REACHABLE", "ERROR"))
     for name, entry in report["clusters"].items():
         clusters.add_row(name, "yes" if entry["reachable"] else "NO", entry.get("error", "-"))
-    deployments = Table(title="Deployments")
-    for column in ("DEPLOYMENT", "DESIRED", "PLACED", "READY", "REPLICA", "POOLS", "PODS READY", "REASON"):
-        deployments.add_column(column)
+    columns = ("DEPLOYMENT", "DESIRED", "PLACED", "READY", "REPLICA", "POOLS", "PODS READY", "REASON")
+    deployments = table("Deployments", columns)
     for key, entry in report["deployments"].items():
         rows = list(entry["replicas"].items()) or [("-", None)]
         for index, (where, replica) in enumerate(rows):
@@ -78,9 +71,7 @@ def _print_tables(report: dict[str, Any]) -> None:
             pods = f"{sum(1 for pod in replica['pods'] if pod['ready'])}/{len(replica['pods'])}"
             reason = "-" if replica["ready"] else replica.get("reason", "")
             deployments.add_row(key if index == 0 else "", *counts, where, ",".join(replica["pools"]), pods, reason)
-    services = Table(title="Services")
-    for column in ("SERVICE", "BACKEND", "KIND", "WEIGHT", "PRIORITY", "READY"):
-        services.add_column(column)
+    services = table("Services", ("SERVICE", "BACKEND", "KIND", "WEIGHT", "PRIORITY", "READY"))
     for key, entry in report["services"].items():
         for index, (name, backend) in enumerate(entry["backends"].items()):
             ready = "external" if backend["ready"] is None else ("yes" if backend["ready"] else "NO")
@@ -92,5 +83,6 @@ def _print_tables(report: dict[str, Any]) -> None:
                 str(backend["priority"]),
                 ready,
             )
-    for table in (clusters, deployments, services):
-        console.print(table)
+    out = console()
+    for section in (clusters, deployments, services):
+        out.print(section)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +187,8 @@ def _one_line(exc: Exception, redactor: Redactor | None) -> str:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def _where(slot: Slot) -> str:
-    cluster, pools = slot
-    return f"`{cluster}` ({', '.join(f'`{p}`' for p in pools) or 'no engines'})"
+def _pools_text(pools: tuple[str, ...]) -> str:
+    return f"({', '.join(f'`{p}`' for p in pools) or 'no engines'})"
 
 
 def _counts_text(counts: tuple[int, int, int] | None) -> str:
@@ -200,12 +199,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _changes_by_cluster(d: DeploymentDiff) -> dict[str, list[str]]:
+    """Per cluster, its counted changes; a move is listed on the cluster it leaves, naming where it goes."""
+    changes: Counter[tuple[str, str]] = Counter()
+    for cluster, pools in d.added:
+        changes[cluster, f"added {_pools_text(pools)}"] += 1
+    for cluster, pools in d.removed:
+        changes[cluster, f"removed {_pools_text(pools)}"] += 1
+    for (cluster, pools), (target, target_pools) in d.moved:
+        changes[cluster, f"moved {_pools_text(pools)} to `{target}` {_pools_text(target_pools)}"] += 1
+    grouped: dict[str, list[str]] = {}
+    for (cluster, change), count in sorted(changes.items()):
+        grouped.setdefault(cluster, []).append(f"{count} {change}")
+    return grouped
+
+
 def _deployment_lines(d: DeploymentDiff) -> Iterable[str]:
     counts = f"{_counts_text(d.counts_before)} → {_counts_text(d.counts_after)}"
     yield f"**`{d.key}`** — desired / scheduled / unplaced: {counts}"
-    yield from (f"- added on {_where(s)}" for s in d.added)
-    yield from (f"- moved {_where(a)} → {_where(b)}" for a, b in d.moved)
-    yield from (f"- removed from {_where(s)}" for s in d.removed)
+    yield from (f"- `{cluster}`: {'; '.join(changes)}" for cluster, changes in _changes_by_cluster(d).items())
     if d.counts_after is None:
         yield "- deployment removed"
     yield from (f"- reason: {_cell(r)}" for r in d.reasons)
@@ -274,7 +286,53 @@ def render_rejected(stack: str, problems: Iterable[str]) -> str:
 
 
 def to_json(preview: StackPreview) -> dict[str, Any]:
-    """The preview as plain data (``modelplane preview`` without ``--markdown``)."""
-    data = asdict(preview)
-    data["pulumi"] = dict(preview.pulumi.ops) if preview.pulumi else None
-    return data
+    """The preview as keyed, camelCase data (``modelplane preview`` without ``--markdown``; schema in the README)."""
+    diff = preview.diff
+    return {
+        "stack": preview.stack,
+        "recordSource": preview.record_source,
+        "diff": {
+            "deployments": [_deployment_json(d) for d in diff.deployments],
+            "pools": [
+                {"cluster": p.cluster, "pool": p.pool, "freeBefore": p.free_before, "freeAfter": p.free_after}
+                for p in diff.pools
+            ],
+            "backends": [_backend_json(b) for b in diff.backends],
+            "unchangedDeployments": diff.unchanged_deployments,
+            "unchangedPools": diff.unchanged_pools,
+        },
+        "pulumi": dict(preview.pulumi.ops) if preview.pulumi else None,
+        "pulumiNote": preview.pulumi_note,
+    }
+
+
+def _slot_json(slot: Slot) -> dict[str, Any]:
+    return {"cluster": slot[0], "pools": list(slot[1])}
+
+
+def _counts_json(counts: tuple[int, int, int] | None) -> dict[str, int] | None:
+    return None if counts is None else dict(zip(("desired", "scheduled", "unplaced"), counts, strict=True))
+
+
+def _deployment_json(d: DeploymentDiff) -> dict[str, Any]:
+    namespace, _, name = d.key.partition("/")
+    return {
+        "namespace": namespace,
+        "name": name,
+        "before": _counts_json(d.counts_before),
+        "after": _counts_json(d.counts_after),
+        "added": [_slot_json(s) for s in d.added],
+        "moved": [{"from": _slot_json(a), "to": _slot_json(b)} for a, b in d.moved],
+        "removed": [_slot_json(s) for s in d.removed],
+        "reasons": list(d.reasons),
+    }
+
+
+def _route_json(values: tuple[int, int] | None) -> dict[str, int] | None:
+    return None if values is None else {"weight": values[0], "priority": values[1]}
+
+
+def _backend_json(b: BackendDiff) -> dict[str, Any]:
+    namespace, _, service = b.service.partition("/")
+    before, after = _route_json(b.before), _route_json(b.after)
+    return {"namespace": namespace, "service": service, "backend": b.backend, "before": before, "after": after}

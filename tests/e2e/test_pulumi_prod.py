@@ -88,7 +88,7 @@ def test_preview_of_a_scale_edit_shows_the_new_replica_and_what_pulumi_would_cre
     pulumi.config_set("modelplane:deployments.qwen.replicas", "3")
     text = preview(pulumi)
     assert "**`ml-team/qwen`** — desired / scheduled / unplaced: 2 / 2 / 0 → 3 / 3 / 0" in text
-    assert "- added on `eu-west` (`gpu-l4`)" in text
+    assert "- `eu-west`: 1 added (`gpu-l4`)" in text
     summary = re.search(r"\*\*Pulumi preview:\*\* (.*)", text)
     assert summary and re.search(r"\d+ to create", summary.group(1)), text
     assert "to delete" not in summary.group(1) and "to read" not in summary.group(1)

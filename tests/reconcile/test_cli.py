@@ -94,7 +94,10 @@ def test_preview_markdown_and_json(cli: typer.Typer, fleet: Path) -> None:
     assert "**Pulumi preview:** skipped: no Pulumi CLI on this runner" in result.stdout
     result = run(cli, "preview", "--stack", "dev", "--no-pulumi", "--project-dir", str(fleet))
     data = json.loads(result.stdout)
-    assert data[0]["stack"] == "dev" and data[0]["diff"]["deployments"][0]["key"] == "default/qwen"
+    assert data[0]["stack"] == "dev"
+    (qwen,) = data[0]["diff"]["deployments"]
+    assert (qwen["namespace"], qwen["name"], qwen["before"]) == ("default", "qwen", None)
+    assert qwen["after"] == {"desired": 1, "scheduled": 1, "unplaced": 0}
 
 
 def test_preview_of_an_invalid_stack_still_prints_the_comment(cli: typer.Typer, fleet: Path) -> None:

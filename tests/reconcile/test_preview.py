@@ -116,9 +116,9 @@ def test_markdown() -> None:
     text = render_markdown(preview)
     assert text.startswith("<!-- modelplane-preview:dev -->\n### Modelplane preview — stack `dev`")
     assert "**`ml/qwen`** — desired / scheduled / unplaced: 1 / 1 / 0 → 4 / 3 / 1" in text
-    assert "- added on `b` (`l4`)" in text
-    assert "- moved `a` (`h100`) → `b` (`l4`)" in text
-    assert "- removed from `b` (`l4`)\n- deployment removed" in text
+    assert "- `b`: 2 added (`l4`)" in text
+    assert "- `a`: 1 moved (`h100`) to `b` (`l4`)" in text
+    assert "- `b`: 1 removed (`l4`)\n- deployment removed" in text
     assert "- reason: replica 3: not on a: pool h100 has 0 free nodes, needs 1" in text
     assert "| `b` | `l4` | 2 | 0 |" in text
     assert "1 other pool(s) unchanged." in text and "1 deployment(s) unchanged." in text
@@ -166,7 +166,7 @@ def test_preview_stack_uses_the_config_record_without_pulumi(project: Path) -> N
     assert seen == [BEFORE]
     assert preview.record_source == f"config {PLACEMENT_KEY}"
     assert preview.pulumi is None and preview.pulumi_note == "skipped: no Pulumi CLI on this runner"
-    assert to_json(preview)["diff"]["unchanged_deployments"] == 1
+    assert to_json(preview)["diff"]["unchangedDeployments"] == 1
 
 
 def test_preview_stack_prefers_the_stack_output_and_adds_pulumis_summary(project: Path) -> None:
