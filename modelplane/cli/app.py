@@ -16,7 +16,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def root(
     _: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
