@@ -18,7 +18,8 @@ class Origin:
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One invalid input: `FILE[:DOC] KIND NAMESPACE/NAME: field.path: message`."""
+    """One invalid input: `FILE[:DOC] KIND NAMESPACE/NAME: field.path: message`, the parts that do not apply left out
+    (a problem of a whole file reads `FILE: message`)."""
 
     origin: Origin
     kind: str
@@ -28,14 +29,20 @@ class Problem:
     namespace: str = ""
 
     def __str__(self) -> str:
-        obj = f"{_cut(self.namespace)}/{_cut(self.name)}" if self.namespace else _cut(self.name)
+        obj = f"{_cut(self.namespace)}/{_cut(self.name)}" if self.namespace and self.name else _cut(self.name)
+        head = " ".join(part for part in (str(self.origin), self.kind, obj) if part)
         where = f"{self.path}: " if self.path else ""
-        return f"{self.origin} {self.kind or '-'} {obj or '-'}: {where}{self.message}"
+        return f"{head}: {where}{self.message}"
 
 
 def _cut(name: str) -> str:
     """A name as written may be as long as the input limits allow; no valid name is longer than 253."""
     return name if len(name) <= 253 else f"{name[:250]}..."
+
+
+def problem_line(where: str, message: str, path: str = "") -> str:
+    """The line of a problem not tied to an object: `WHERE: [field: ]message` (a file, `command line`, ...)."""
+    return str(Problem(Origin(where), "", "", path, message))
 
 
 class InvalidInputError(Exception):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from modelplane.api.common import API_VERSION, NamespacedResource, Resource
 from modelplane.api.documents import (
@@ -25,6 +25,7 @@ from modelplane.api.documents import (
     yaml_documents,
 )
 from modelplane.api.errors import InvalidInputError, Origin, Problem
+from modelplane.api.field_hints import unknown_field_hint
 from modelplane.api.fleet import KINDS, Fleet, FleetSettings
 from modelplane.api.manifest_files import (
     MANIFEST_SUFFIXES,
@@ -35,6 +36,8 @@ from modelplane.api.manifest_files import (
 )
 
 API_GROUP = API_VERSION.partition("/")[0]
+# Kinds of our group that Modelplane creates itself (one per replica): a dump of them is skipped, like other kinds.
+CREATED_KINDS = frozenset({"ModelReplica"})
 STACK_DIR = "stacks"
 # A stack file's own keys besides `config` (Pulumi's): a file without `config:` but with `ns:key` keys lost it.
 STACK_FILE_KEYS = frozenset({"config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"})
@@ -50,15 +53,17 @@ OBJECT_KEYS: dict[str, str] = {
     "modelplane:gateways": "InferenceGateway",
 }
 MANIFESTS_KEY = "modelplane:manifests"
+ROLE_KEY = "modelplane:role"
+FLEET_STACK_KEY = "modelplane:fleetStack"
 SCHEDULING_KEY = "modelplane:scheduling"
 PLACEMENT_KEY = "modelplane:placement"
 SECRETS_KEY = "modelplane:secrets"
 # Keys the Pulumi program reads for itself: accepted here and otherwise ignored.
 PROGRAM_KEYS = frozenset(
     {
-        "modelplane:role",
+        ROLE_KEY,
         "modelplane:cluster",
-        "modelplane:fleetStack",
+        FLEET_STACK_KEY,
         "modelplane:recoverPlacement",
         "modelplane:chartVersions",
         "modelplane:gatewayAddresses",
@@ -157,6 +162,25 @@ def stack_source(project_dir: Path, stack: str) -> str:
     return str(PurePosixPath(_stack_config_dir(project_dir)) / f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml")
 
 
+def missing_stack_file(path: Path) -> str:
+    """The one wording of a missing stack file, for every command: the stacks that do exist, the closest first."""
+    found = sorted(item.name[len("Pulumi.") : -len(".yaml")] for item in _stack_files(path.parent))
+    if not found:
+        return "no such stack file"
+    wanted = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    guess = difflib.get_close_matches(wanted, found, n=1)
+    hint = f"did you mean {guess[0]}? " if guess else ""
+    shown = ", ".join(found[:20]) + (", ..." if len(found) > 20 else "")
+    return f"no such stack file ({hint}stacks here: {shown})"
+
+
+def _stack_files(directory: Path) -> list[Path]:
+    try:
+        return [item for item in directory.glob("Pulumi.*.yaml") if item.is_file()]
+    except OSError:
+        return []
+
+
 def _stack_config_dir(project_dir: Path) -> str:
     try:
         project = single_document(project_dir / "Pulumi.yaml", Limits.from_env())
@@ -226,8 +250,8 @@ class _Reader:
             self.read_document(data, Origin(display, number))
 
     def read_document(self, data: Any, origin: Origin) -> None:
-        """Validate a fleet kind; read the items of a `v1` List; skip any other Kubernetes object with one notice;
-        ignore an empty document."""
+        """Validate a fleet kind; refuse any other kind of our API group (a misspelt kind must not pass); read the
+        items of a `v1` List; skip any other Kubernetes object with one notice; ignore an empty document."""
         if data is None:
             return
         if not isinstance(data, dict):
@@ -241,6 +265,8 @@ class _Reader:
                 self.add(KINDS[kind], data, origin)
             else:
                 self.problems.append(_object_problem(KINDS[kind], data, origin, "apiVersion", f"use {API_VERSION}"))
+        elif api_version.partition("/")[0] == API_GROUP and kind not in CREATED_KINDS:
+            self.problems.append(_unknown_kind(kind, data, origin))
         elif (api_version, kind) == ("v1", "List"):
             items = data.get("items")
             if not isinstance(items, list):
@@ -265,14 +291,16 @@ class _Reader:
             self.objects.append((model.model_validate(data), origin))
         except ValidationError as error:
             self.failed.add(_identity(model, data))
-            self.problems.extend(_object_problem(model, data, origin, path, text) for path, text in _readable(error))
+            self.problems.extend(
+                _object_problem(model, data, origin, path, text) for path, text in _readable(error, model)
+            )
 
     def read_stack_file(self, path: Path, source: str) -> dict[str, Any]:
         """The `config:` mapping of a Pulumi stack settings file ({} after a problem)."""
         try:
             settings = single_document(path, self.limits)
         except FileNotFoundError:
-            self.problem(Origin(source), "stack file not found")
+            self.problem(Origin(source), missing_stack_file(path))
             return {}
         except OSError as error:
             self.problem(Origin(source), f"cannot read: {error.strerror or error}")
@@ -343,7 +371,7 @@ class _Reader:
         try:
             return FleetSettings.model_validate(value)
         except ValidationError as error:
-            self.problems.extend(Problem(origin, "", "", path, text) for path, text in _readable(error))
+            self.problems.extend(Problem(origin, "", "", path, text) for path, text in _readable(error, FleetSettings))
             return None
 
     def fleet(self, settings: FleetSettings | None) -> Fleet:
@@ -431,12 +459,14 @@ def stack_config(settings: Any) -> tuple[str, dict[str, Any]]:
     return "", config
 
 
-def _readable(error: ValidationError) -> list[tuple[str, str]]:
+def _readable(error: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
     """(field path, message) per pydantic error, in the words a YAML author needs."""
-    return [(format_path(item["loc"]), _message(item)) for item in error.errors(include_url=False)]
+    return [(format_path(item["loc"]), _message(item, model)) for item in error.errors(include_url=False)]
 
 
-def _message(item: Mapping[str, Any]) -> str:
+def _message(item: Mapping[str, Any], model: type[BaseModel]) -> str:
+    if item["type"] == "extra_forbidden":
+        return _MESSAGES["extra_forbidden"] + unknown_field_hint(model, item["loc"])
     if item["type"] in _MESSAGES:
         return _MESSAGES[item["type"]]
     message = str(item["msg"]).removeprefix("Value error, ")
@@ -471,6 +501,17 @@ def _identity(model: type[Resource], data: Mapping[str, Any]) -> tuple[str, str,
 def _object_problem(model: type[Resource], data: Mapping[str, Any], origin: Origin, path: str, text: str) -> Problem:
     kind, namespace, name = _identity(model, data)
     return Problem(origin, kind, name, path, text, namespace)
+
+
+def _unknown_kind(kind: str, data: Mapping[str, Any], origin: Origin) -> Problem:
+    """A kind our API group does not have, with the closest kind it does (case aside)."""
+    by_lower = {known.lower(): known for known in KINDS}
+    guess = difflib.get_close_matches(kind.lower(), sorted(by_lower), n=1, cutoff=0.6)
+    hint = f"did you mean {by_lower[guess[0]]}?" if guess else f"the kinds are {', '.join(KINDS)}"
+    metadata = data.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
+    namespace, name = (str(metadata.get(key) or "") for key in ("namespace", "name"))
+    return Problem(origin, kind[:64], name, "kind", f"unknown kind in {API_GROUP}; {hint}", namespace)
 
 
 def _not_found_message(kind: str, namespace: str, name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from modelplane.api.errors import InvalidInputError
 from modelplane.cli.app import app
 from modelplane.cli.inputs import fail
 from modelplane.operations.drain import DrainError, cordon, drain
@@ -39,7 +40,11 @@ def uncordon_command(cluster: ClusterArg, stack: StackOpt, project_dir: ProjectO
 def _edit(cluster: str, stack: str, project_dir: Path, *, on: bool) -> None:
     try:
         changed = cordon(project_dir, stack, cluster, on=on)
-    except (DrainError, StackFileError) as error:
+    except InvalidInputError as error:
+        fail(error.problems)
+    except StackFileError as error:
+        fail([str(error)])
+    except DrainError as error:
         fail([f"{'cordon' if on else 'uncordon'}: {error}"])
     state = "cordoned" if on else "open to new replicas"
     typer.echo(f"cluster {cluster} {'is now' if changed else 'was already'} {state} in stack {stack}")
@@ -74,5 +79,9 @@ def drain_command(
             timeout=timeout,
             progress=_progress,
         )
-    except (DrainError, StackFileError, DriverError) as error:
+    except InvalidInputError as error:
+        fail(error.problems)
+    except StackFileError as error:
+        fail([str(error)])
+    except (DrainError, DriverError) as error:
         fail([f"drain: {error}"])

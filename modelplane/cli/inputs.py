@@ -8,11 +8,12 @@ from typing import Any, NoReturn
 import typer
 
 from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
-from modelplane.api.errors import InvalidInputError, Origin, Problem
+from modelplane.api.errors import InvalidInputError, problem_line
 from modelplane.api.loading import PLACEMENT_KEY, StackInputs, stack_source
 from modelplane.scheduling.validation import load_inputs
 
 EXIT_INVALID = 2
+COMMAND_LINE = "command line"  # where a problem of the arguments themselves is
 
 
 def fail(problems: list[str]) -> NoReturn:
@@ -23,7 +24,7 @@ def fail(problems: list[str]) -> NoReturn:
 
 def load_or_exit(paths: list[Path], stack: str | None, project_dir: Path) -> StackInputs:
     if not paths and not stack:
-        fail(["- - -: give manifest PATHs or --stack NAME"])
+        fail([problem_line(COMMAND_LINE, "give manifest PATHs or --stack NAME")])
     try:
         return load_inputs(paths, stack, project_dir)
     except InvalidInputError as error:
@@ -55,7 +56,7 @@ def record_source(previous: Path | None, stack: str | None, project_dir: Path) -
 
 
 def _problem(path: Path, message: str) -> str:
-    return str(Problem(Origin(str(path)), "", "", "", message))
+    return problem_line(str(path), message)
 
 
 def notice(lines: tuple[str, ...] | list[str]) -> None:

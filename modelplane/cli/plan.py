@@ -10,11 +10,11 @@ import typer
 import yaml
 from rich.table import Table
 
-from modelplane.api.errors import InvalidInputError
+from modelplane.api.errors import InvalidInputError, problem_line
 from modelplane.api.fleet import Fleet
 from modelplane.cli.app import app
 from modelplane.cli.console import console, table
-from modelplane.cli.inputs import fail, load_or_exit, notice, read_previous, record_source
+from modelplane.cli.inputs import COMMAND_LINE, fail, load_or_exit, notice, read_previous, record_source
 from modelplane.compose.cache import staging
 from modelplane.planning import plan as make_plan
 from modelplane.planning import plan_record
@@ -36,7 +36,7 @@ def plan(
 ) -> None:
     """Plan placement: exit 0 when the input is valid (even if not every replica fits), 2 when it is not."""
     if output not in ("table", "json", "yaml"):
-        fail([f"- - -: --output: {output!r} is not one of table, json, yaml"])
+        fail([problem_line(COMMAND_LINE, f"{output!r} is not one of table, json, yaml", "--output")])
     inputs = load_or_exit(list(paths or []), stack, project_dir)
     record_in = read_previous(previous, inputs.previous)
     try:

@@ -12,6 +12,8 @@ import typer
 from pydantic import ValidationError
 from ruamel.yaml import YAMLError
 
+from modelplane.api.errors import problem_line
+from modelplane.api.loading import missing_stack_file
 from modelplane.cli.app import app
 from modelplane.cli.inputs import fail
 from modelplane.reconcile.auth import TOKEN_ENV, AuthSetupError, read_client_token, resolve_auth
@@ -27,8 +29,9 @@ from modelplane.sandbox.toolchain import load_pins
 ProjectOpt = Annotated[Path, typer.Option("--project-dir", help="The Pulumi project directory.")]
 
 
-def _settings_errors(error: ValidationError) -> list[str]:
-    return [f"settings: {'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}" for e in error.errors()]
+def _settings_errors(error: ValidationError, config: Path | None) -> list[str]:
+    where = str(config) if config is not None else "command line"
+    return [problem_line(where, e["msg"], ".".join(str(p) for p in e["loc"])) for e in error.errors()]
 
 
 @app.command()
@@ -79,7 +82,7 @@ def reconcile(
     try:
         settings = load_settings(config, overrides)
     except ValidationError as error:
-        fail(_settings_errors(error))
+        fail(_settings_errors(error, config))
     except (OSError, YAMLError) as error:
         fail([f"{config}: cannot read settings: {error}"])
     check_startup(settings, project_dir, log_level)
@@ -89,12 +92,12 @@ def reconcile(
 def check_startup(settings: ServiceSettings, project_dir: Path, log_level: str) -> None:
     """Refuse, before serving, a setup under which every run would fail: exit 2 with the fix in the message."""
     if not settings.stacks:
-        fail(["no stack to reconcile: pass --stack NAME or list stacks in --config"])
-    missing = [str(stack_file(project_dir, s)) for s in settings.stacks if not stack_file(project_dir, s).is_file()]
+        fail([problem_line("command line", "no stack to reconcile: pass --stack NAME or list stacks in --config")])
+    missing = [stack_file(project_dir, s) for s in settings.stacks if not stack_file(project_dir, s).is_file()]
     if missing:
-        fail([f"{path}: no such stack file" for path in missing])
+        fail([f"{path}: {missing_stack_file(path)}" for path in missing])
     if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        fail([f"--log-level: {log_level!r} is not one of DEBUG, INFO, WARNING, ERROR"])
+        fail([problem_line("command line", f"{log_level!r} is not one of DEBUG, INFO, WARNING, ERROR", "--log-level")])
     try:
         check_auth_setup(settings)
         check_toolchain(project_dir, settings.stacks, Preflight(install_hint(), redact=_environment_redactor().redact))

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
+from modelplane.api.errors import problem_line
 from modelplane.cli.app import app
 from modelplane.cli.console import console, table
-from modelplane.cli.inputs import fail, load_or_exit
+from modelplane.cli.inputs import COMMAND_LINE, fail, load_or_exit
 from modelplane.operations.access import AccessError, kubeconfig_contexts, stack_facts
 from modelplane.operations.observe import snapshots
 from modelplane.operations.status import fleet_status
@@ -32,7 +33,7 @@ def status(
     """Per deployment desired/placed/ready, per replica its pods, devices and why it is not ready, per service its
     backends; unreachable clusters are reported, never waited for past --timeout."""
     if output not in ("table", "json"):
-        fail([f"-o: {output!r} is not one of table, json"])
+        fail([problem_line(COMMAND_LINE, f"{output!r} is not one of table, json", "--output")])
     inputs = load_or_exit([], stack, project_dir)
     while True:
         report = _report(stack, project_dir, inputs.fleet, kubeconfig, timeout)

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from modelplane.api.errors import InvalidInputError
-from modelplane.api.loading import load_stack
+from modelplane.api.loading import ROLE_KEY, StackInputs
 from modelplane.cli.app import app
+from modelplane.cli.inputs import fail, load_or_exit, record_source
 from modelplane.reconcile.stackfiles import StackFileError, read_config, stack_file
+from modelplane.scheduling.placement import Placement
 
 BANNER = "OFFLINE MOCK VIEW — not a pulumi preview: nothing was contacted; outputs and addresses are fake."
 
@@ -25,8 +27,10 @@ def synth(
     from modelplane.components import mockview
     from modelplane.components.fleet import main
 
-    values, secret_keys = mockview.config_values(_stack_config(project_dir, stack))
-    placeholders = _placeholder_secrets(project_dir, stack, values, secret_keys)
+    config = _stack_config(project_dir, stack)
+    inputs = None if config.get(ROLE_KEY) == "cluster" else _checked_inputs(project_dir, stack)
+    values, secret_keys = mockview.config_values(config)
+    placeholders = _placeholder_secrets(inputs, values, secret_keys) if inputs else []
     run = mockview.run_program(main, values, stack=stack, secret_keys=secret_keys, project_dir=project_dir)
     typer.echo(BANNER)
     for line in placeholders:
@@ -44,23 +48,32 @@ def _stack_config(project_dir: Path, stack: str) -> dict:
     try:
         return read_config(stack_file(project_dir, stack))
     except StackFileError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+        fail([str(error)])
 
 
-def _placeholder_secrets(project_dir: Path, stack: str, values: dict[str, str], secret_keys: list[str]) -> list[str]:
+def _checked_inputs(project_dir: Path, stack: str) -> tuple[StackInputs, Placement]:
+    """The stack's inputs and plan, checked as `plan` checks them: invalid input exits 2 in the same format, before
+    the program runs (a cluster stack's fleet comes from its fleet stack, which the program reads)."""
+    from modelplane.planning import plan
+
+    inputs = load_or_exit([], stack, project_dir)
+    try:
+        return inputs, plan(inputs.fleet, inputs.previous, source=record_source(None, stack, project_dir))
+    except InvalidInputError as error:
+        fail(error.problems)
+
+
+def _placeholder_secrets(
+    checked: tuple[StackInputs, Placement], values: dict[str, str], secret_keys: list[str]
+) -> list[str]:
     """Secret config the stack needs but does not set gets a placeholder, so the tree shows what `up` would do."""
     import json
 
     from modelplane.components.program import required_secrets
     from modelplane.compose.fleet import compose_fleet
-    from modelplane.planning import plan
 
-    try:
-        inputs = load_stack(project_dir, stack)
-        composition = compose_fleet(inputs.fleet, plan(inputs.fleet, inputs.previous))
-    except InvalidInputError:
-        return []  # the program run reports the problems
+    inputs, placement = checked
+    composition = compose_fleet(inputs.fleet, placement)
     secrets = json.loads(values.get("modelplane:secrets", "{}"))
     missing = [
         ref

@@ -29,7 +29,7 @@ from modelplane.api.documents import (
     read_text,
     yaml_documents,
 )
-from modelplane.api.loading import stack_config, stack_source
+from modelplane.api.loading import missing_stack_file, stack_config, stack_source
 from modelplane.api.manifest_files import OutsideProjectError, allowed_roots, contained
 from modelplane.api.manifest_files import manifest_files as directory_files
 
@@ -50,7 +50,7 @@ def _load_settings(path: Path, locate: tuple[str, ...] = ()) -> tuple[str, Any, 
         with collector.paused():
             documents, location = located_documents(text, limits, unlimited_strings_at=2, locate=locate)
     except FileNotFoundError:
-        raise StackFileError(f"{path}: no such stack file") from None
+        raise StackFileError(f"{path}: {missing_stack_file(path)}") from None
     except OSError as exc:
         raise StackFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except InputError as exc:

@@ -98,18 +98,18 @@ def test_same_name_in_another_namespace_is_not_a_duplicate(tmp_path: Path) -> No
     [
         pytest.param(
             "kind: InferenceClass\nmetadata: {name: a\nspec: {}\n",
-            "x.yaml:1 - -: YAML syntax error at line 3, column 5: did not find expected ',' or '}' "
+            "x.yaml:1: YAML syntax error at line 3, column 5: did not find expected ',' or '}' "
             "(while parsing a flow mapping)",
             id="flow-mapping",
         ),
         pytest.param(
             "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nkind: Namespace\n  name: b\n",
-            "x.yaml:2 - -: YAML syntax error at line 6, column 7: mapping values are not allowed in this context",
+            "x.yaml:2: YAML syntax error at line 6, column 7: mapping values are not allowed in this context",
             id="second-document",
         ),
         pytest.param(
             "apiVersion: v1\nkind: Namespace\nkind: Secret\n",
-            "x.yaml:1 - -: line 3, column 1: duplicate key 'kind'",
+            "x.yaml:1: line 3, column 1: duplicate key 'kind'",
             id="duplicate-key",
         ),
     ],
@@ -129,17 +129,15 @@ def test_syntax_error_does_not_hide_problems_of_other_files(tmp_path: Path) -> N
     fleet = write_yaml(tmp_path / "b.yaml", documents)
     found = problems(lambda: load_paths([broken, fleet]))
     assert len(found) == 2
-    assert found[0].startswith(f"{broken}:1 - -: YAML syntax error at line 2")
+    assert found[0].startswith(f"{broken}:1: YAML syntax error at line 2")
     assert found[1].startswith(f"{fleet}:{number} ModelDeployment ml-team/qwen: spec.replicas: ")
 
 
 @pytest.mark.parametrize(
     ("document", "problem"),
     [
-        pytest.param(["a", "b"], "x.yaml:1 - -: document is not a mapping (a Kubernetes object)", id="list"),
-        pytest.param(
-            {"metadata": {"name": "a"}}, "x.yaml:1 - -: apiVersion and kind are required strings", id="no-kind"
-        ),
+        pytest.param(["a", "b"], "x.yaml:1: document is not a mapping (a Kubernetes object)", id="list"),
+        pytest.param({"metadata": {"name": "a"}}, "x.yaml:1: apiVersion and kind are required strings", id="no-kind"),
         pytest.param(
             {**DEPLOYMENT, "apiVersion": "modelplane.ai/v1beta1"},
             "x.yaml:1 ModelDeployment ml-team/qwen: apiVersion: use modelplane.ai/v1alpha1",
@@ -156,7 +154,7 @@ def test_documents_that_are_not_fleet_objects(
 
 
 def test_missing_path_is_a_problem() -> None:
-    assert problems(lambda: load_paths([Path("no/such.yaml")])) == ["no/such.yaml - -: no such file or directory"]
+    assert problems(lambda: load_paths([Path("no/such.yaml")])) == ["no/such.yaml: no such file or directory"]
 
 
 def test_problem_line_format_is_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,7 +163,7 @@ def test_problem_line_format_is_exact(tmp_path: Path, monkeypatch: pytest.Monkey
     documents, _ = edited_fleet("ModelDeployment", "kimi", {worker: {"node": 2}})
     write_yaml(Path("examples/fleet.yaml"), documents)
     assert problems(lambda: load_paths([Path("examples")])) == [
-        f"examples/fleet.yaml:5 ModelDeployment ml-team/kimi: {worker}.node: unknown field",
+        f"examples/fleet.yaml:5 ModelDeployment ml-team/kimi: {worker}.node: unknown field; did you mean nodes?",
         f"examples/fleet.yaml:5 ModelDeployment ml-team/kimi: {worker}.nodes: required",
     ]
 

@@ -204,17 +204,31 @@ INVALID: list[Any] = [
         id="two-containers",
     ),
     # Unknown fields anywhere, with the exact path.
-    pytest.param(*QWEN, {f"{REQUEST}.selector": []}, f"{REQUEST}.selector", "unknown field", id="unknown-deep"),
-    pytest.param(*QWEN, {"metadata.labelz": {}}, "metadata.labelz", "unknown field", id="unknown-metadata"),
+    pytest.param(
+        *QWEN,
+        {f"{REQUEST}.selector": []},
+        f"{REQUEST}.selector",
+        "unknown field; did you mean selectors?",
+        id="unknown-deep",
+    ),
+    pytest.param(
+        *QWEN, {"metadata.labelz": {}}, "metadata.labelz", "unknown field; did you mean labels?", id="unknown-metadata"
+    ),
     pytest.param(*QWEN, {"status": {}}, "status", "unknown field", id="unknown-top"),
     pytest.param(
         *CLASS,
         {"spec.devices[0].attributes.productName.strng": "x"},
         "spec.devices[0].attributes.productName.strng",
-        "unknown field",
+        "unknown field; did you mean string?",
         id="unknown-in-map",
     ),
-    pytest.param(*SERVICE, {"spec.endpoints[0].wieght": 1}, "spec.endpoints[0].wieght", "unknown field", id="typo"),
+    pytest.param(
+        *SERVICE,
+        {"spec.endpoints[0].wieght": 1},
+        "spec.endpoints[0].wieght",
+        "unknown field; did you mean weight?",
+        id="typo",
+    ),
     # Names, namespaces and required fields.
     pytest.param(
         *QWEN,

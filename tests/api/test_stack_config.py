@@ -106,7 +106,8 @@ def test_stack_object_problems_name_the_config_key_and_the_object_path() -> None
         "key 'bad key': name must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric",
         f"{SOURCE}:modelplane:deployments.qwen ModelDeployment ml-team/qwen: spec.replicas: "
         "Input should be greater than or equal to 0 (got -1)",
-        f"{SOURCE}:modelplane:deployments.qwen ModelDeployment ml-team/qwen: {member}.rol: unknown field",
+        f"{SOURCE}:modelplane:deployments.qwen ModelDeployment ml-team/qwen: {member}.rol: "
+        "unknown field; did you mean role?",
     ]
 
 
@@ -141,32 +142,32 @@ def test_stack_object_problems_name_the_config_key_and_the_object_path() -> None
         ),
         pytest.param(
             {"modelplane:gateways": ["default"]},
-            [f"{SOURCE}:modelplane:gateways - -: must map object names to their spec fields"],
+            [f"{SOURCE}:modelplane:gateways: must map object names to their spec fields"],
             id="kind-not-mapping",
         ),
         pytest.param(
             {"modelplane:manifests": "recipes"},
-            [f"{SOURCE}:modelplane:manifests - -: must be a list of paths relative to the project"],
+            [f"{SOURCE}:modelplane:manifests: must be a list of paths relative to the project"],
             id="manifests-not-list",
         ),
         pytest.param(
             {"modelplane:manifests": ["missing.yaml"]},
-            ["missing.yaml - -: no such file or directory"],
+            ["missing.yaml: no such file or directory"],
             id="manifest-missing",
         ),
         pytest.param(
             {"modelplane:scheduling": {"gpuPack": True}},
-            [f"{SOURCE}:modelplane:scheduling - -: gpuPack: unknown field"],
+            [f"{SOURCE}:modelplane:scheduling: gpuPack: unknown field; did you mean gpuPacking?"],
             id="scheduling-typo",
         ),
         pytest.param(
             {"modelplane:deploymnets": {}},
-            [f"{SOURCE}:modelplane:deploymnets - -: unknown config key; did you mean modelplane:deployments?"],
+            [f"{SOURCE}:modelplane:deploymnets: unknown config key; did you mean modelplane:deployments?"],
             id="unknown-key",
         ),
         pytest.param(
             {"deployments": {}},
-            [f"{SOURCE} - -: config key 'deployments' must be written namespace:key"],
+            [f"{SOURCE}: config key 'deployments' must be written namespace:key"],
             id="key-without-namespace",
         ),
     ],
@@ -250,18 +251,18 @@ def test_manifest_paths_merge_into_the_stack_fleet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("stack_file", "expected"),
     [
-        pytest.param(None, ["stacks/Pulumi.dev.yaml - -: stack file not found"], id="missing"),
+        pytest.param(None, ["stacks/Pulumi.dev.yaml: no such stack file"], id="missing"),
         pytest.param(
             "config:\n  a: [\n",
             [
-                "stacks/Pulumi.dev.yaml - -: YAML syntax error at line 3, column 1: "
+                "stacks/Pulumi.dev.yaml: YAML syntax error at line 3, column 1: "
                 "did not find expected node content (while parsing a flow node)"
             ],
             id="syntax",
         ),
         pytest.param(
             "config: [a]\n",
-            ["stacks/Pulumi.dev.yaml - -: not a Pulumi stack settings file: `config` must be a mapping"],
+            ["stacks/Pulumi.dev.yaml: not a Pulumi stack settings file: `config` must be a mapping"],
             id="config-not-mapping",
         ),
     ],
@@ -282,7 +283,7 @@ NOTHING_FOUND = (
 def test_a_stack_file_without_fleet_objects_is_a_problem_not_an_empty_fleet(tmp_path: Path) -> None:
     (tmp_path / "stacks").mkdir()
     (tmp_path / SOURCE).write_text("encryptionsalt: v1:abc\n")
-    assert problems(lambda: load_stack(tmp_path, "dev")) == [f"{SOURCE} - -: {NOTHING_FOUND}"]
+    assert problems(lambda: load_stack(tmp_path, "dev")) == [f"{SOURCE}: {NOTHING_FOUND}"]
 
 
 @pytest.mark.parametrize(
@@ -312,12 +313,12 @@ def test_previous_placement(value: Any, previous: dict[str, Any] | None) -> None
 )
 def test_previous_placement_problems(value: Any, problem: str) -> None:
     found = problems(lambda: previous_from_config({"modelplane:placement": value}, source=SOURCE))
-    assert found == [f"{SOURCE}:modelplane:placement - -: {problem}"]
+    assert found == [f"{SOURCE}:modelplane:placement: {problem}"]
 
 
 def test_no_input_at_all_is_a_problem() -> None:
     _, found = collect_inputs([], None, FIXTURES)
-    assert [str(problem) for problem in found] == ["<input> - -: no input: give manifest paths or a stack"]
+    assert [str(problem) for problem in found] == ["<input>: no input: give manifest paths or a stack"]
 
 
 @pytest.mark.parametrize(
@@ -337,4 +338,4 @@ def test_the_stack_file_is_where_pulumi_keeps_it(
     assert stack_source(tmp_path, stack) == expected
     (tmp_path / expected).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / expected).write_text("encryptionsalt: v1:abc\n")
-    assert problems(lambda: load_stack(tmp_path, stack)) == [f"{expected} - -: {NOTHING_FOUND}"]
+    assert problems(lambda: load_stack(tmp_path, stack)) == [f"{expected}: {NOTHING_FOUND}"]

@@ -50,8 +50,8 @@ def test_bad_gateway_address_is_an_input_problem(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
-        "command line - -: --gateway-address 'nowhere=1.2.3.4': InferenceCluster 'nowhere' not found",
-        "command line - -: --gateway-address 'lab': expected CLUSTER=ADDRESS",
+        "command line: --gateway-address 'nowhere=1.2.3.4': InferenceCluster 'nowhere' not found",
+        "command line: --gateway-address 'lab': expected CLUSTER=ADDRESS",
     ]
 
 

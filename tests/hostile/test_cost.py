@@ -78,10 +78,10 @@ def stack_with_placement(value: str, expect: str) -> Case:
 
 CASES = {
     # --- aliases ---
-    "laughs-in-replicas": plan_manifest(MANIFEST_BOMB, "{dir}/fleet.yaml:3 - -: line 24, column 182: " + RATIO),
+    "laughs-in-replicas": plan_manifest(MANIFEST_BOMB, "{dir}/fleet.yaml:3: line 24, column 182: " + RATIO),
     "laughs-message-names-the-rule": plan_manifest(MANIFEST_BOMB, RATIO),
     "laughs-in-a-label": plan_manifest(LABEL_BOMB, RATIO),
-    "laughs-in-a-stack-file": plan_stack(STACK_BOMB, f"stacks/Pulumi.dev.yaml - -: line 4, column 181: {RATIO}"),
+    "laughs-in-a-stack-file": plan_stack(STACK_BOMB, f"stacks/Pulumi.dev.yaml: line 4, column 181: {RATIO}"),
     "laughs-in-previous-yaml": with_previous(None, RATIO, suffix=".yaml", text=f"deployments: {BOMB}\n"),
     "laughs-as-a-document": plan_manifest(f"{BOMB}\n", RATIO),
     "laughs-seven-levels": plan_manifest(f"a: {laughs(7)}\n", RATIO),
@@ -115,7 +115,7 @@ CASES = {
         "the file exceeds the limit of 16,777,216 bytes (raise it with MODELPLANE_MAX_FILE_BYTES)",
     ),
     "manifest-over-a-lowered-limit": plan_manifest(
-        BASE, "fleet.yaml - -: the file exceeds the limit of 100 bytes", env={"MODELPLANE_MAX_FILE_BYTES": "100"}
+        BASE, "fleet.yaml: the file exceeds the limit of 100 bytes", env={"MODELPLANE_MAX_FILE_BYTES": "100"}
     ),
     "json-manifest-over-the-limit": plan_manifest(
         json.dumps(base_documents()[0]),
@@ -125,19 +125,19 @@ CASES = {
     ),
     "stack-file-over-the-limit": plan_stack(
         stack_text(base_documents()),
-        "stacks/Pulumi.dev.yaml - -: the file exceeds the limit of 200 bytes",
+        "stacks/Pulumi.dev.yaml: the file exceeds the limit of 200 bytes",
         env={"MODELPLANE_MAX_FILE_BYTES": "200"},
     ),
     "previous-over-the-limit": Case(
         {"fleet.yaml": BASE, "previous.json": json.dumps(record(1)) + " " * 3000},
         ["plan", "{dir}/fleet.yaml", "--previous", "{dir}/previous.json"],
-        "previous.json - -: cannot read the previous placement: the file exceeds the limit of 3,000 bytes",
+        "previous.json: cannot read the previous placement: the file exceeds the limit of 3,000 bytes",
         env={"MODELPLANE_MAX_FILE_BYTES": "3000"},
     ),
     "too-many-documents": plan_manifest("---\n" * 20_001, "the number of documents exceeds the limit of 20,000"),
     "documents-over-a-lowered-limit": plan_manifest(
         BASE,
-        "fleet.yaml:3 - -: line 19, column 1: the number of documents exceeds the limit of 2 documents",
+        "fleet.yaml:3: line 19, column 1: the number of documents exceeds the limit of 2 documents",
         env={"MODELPLANE_MAX_DOCUMENTS": "2"},
     ),
     # --- depth ---
@@ -205,12 +205,12 @@ CASES = {
     # 60,000 replicas are a million JSON nodes: the node limit refuses the file before the record is read.
     "previous-60k-replicas-for-2": with_previous(
         record(60_000),
-        "previous.json - -: cannot read the previous placement: the file exceeds the limit of 1,000,000 nodes",
+        "previous.json: cannot read the previous placement: the file exceeds the limit of 1,000,000 nodes",
         trace=False,
     ),
     "previous-12k-replicas-for-2": with_previous(
         record(12_000),
-        "previous.json - -: deployments[0].replicas: 12,000 replicas of one deployment exceeds the limit of 10,000 "
+        "previous.json: deployments[0].replicas: 12,000 replicas of one deployment exceeds the limit of 10,000 "
         "replicas (raise it with MODELPLANE_MAX_RECORD_REPLICAS)",
     ),
     "previous-index-1e400": with_previous(
@@ -253,7 +253,7 @@ CASES = {
     "previous-a-list": with_previous([1, 2], "not a placement record (expected one JSON object)"),
     "stack-placement-20k-replicas": stack_with_placement(
         json.dumps(record(20_000)),
-        "stacks/Pulumi.dev.yaml:modelplane:placement - -: deployments[0].replicas: 20,000 replicas of one deployment",
+        "stacks/Pulumi.dev.yaml:modelplane:placement: deployments[0].replicas: 20,000 replicas of one deployment",
     ),
     "stack-placement-index-1e400": stack_with_placement(
         json.dumps(record(1)).replace('"index": 0', '"index": 1e400'), "Input should be a valid integer"

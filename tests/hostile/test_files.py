@@ -106,7 +106,7 @@ def escape_by_file_symlink(root: Path) -> None:
 
 CASES = {
     # --- render --out ---
-    "out-is-a-file": render_case("--out {dir}/out - -: exists and is not a directory", files={"out": "mine"}),
+    "out-is-a-file": render_case("--out {dir}/out: exists and is not a directory", files={"out": "mine"}),
     "out-parent-is-a-file": Case(
         {"fleet.yaml": BASE, "file": "mine"},
         ["render", "{dir}/fleet.yaml", "--out", "{dir}/file/out"],
@@ -115,7 +115,7 @@ CASES = {
     "out-under-proc": Case(
         {"fleet.yaml": BASE},
         ["render", "{dir}/fleet.yaml", "--out", "/proc/modelplane"],
-        "--out /proc/modelplane - -: cannot create the directory",
+        "--out /proc/modelplane: cannot create the directory",
     ),
     "cluster-named-user-folder": render_case(
         "lab exists and was not written by modelplane render (remove or rename it); nothing was changed",
@@ -231,14 +231,14 @@ CASES = {
     ),
     # --- modelplane:manifests ---
     "manifests-etc-passwd": manifests_case(
-        ["/etc/passwd"], "modelplane:manifests[0] - -: '/etc/passwd' resolves to /etc/passwd, outside the project"
+        ["/etc/passwd"], "modelplane:manifests[0]: '/etc/passwd' resolves to /etc/passwd, outside the project"
     ),
     "manifests-etc": manifests_case(
         ["/etc"], "outside the project directory; allow other directories with MODELPLANE_MANIFEST_ROOTS"
     ),
     "manifests-dot-dot": manifests_case(["../x"], "'../x' resolves to", setup=outside),
     "manifests-symlinked-directory": manifests_case(["m"], "'m' resolves to", setup=escape_by_symlink),
-    "manifests-symlinked-file": manifests_case(["m"], "m/a.yaml - -: resolves to", setup=escape_by_file_symlink),
+    "manifests-symlinked-file": manifests_case(["m"], "m/a.yaml: resolves to", setup=escape_by_file_symlink),
     "manifests-absolute-inside-is-fine-but-missing": manifests_case(["/nonexistent/m"], "outside the project"),
 }
 

@@ -43,7 +43,7 @@ def empty_dir(root: Path) -> None:
 
 
 CASES = {
-    "empty-directory": Case({}, ["plan", "{dir}/manifests"], f"{{dir}}/manifests - -: {NO_FILES}", setup=empty_dir),
+    "empty-directory": Case({}, ["plan", "{dir}/manifests"], f"{{dir}}/manifests: {NO_FILES}", setup=empty_dir),
     "empty-directory-render": Case(
         {"out/lab/keep.txt": "a previous render"},
         ["render", "{dir}/manifests", "--out", "{dir}/out"],
@@ -62,21 +62,21 @@ CASES = {
     "render-of-nothing-keeps-the-previous-output": render_dir({"ns.yaml": OTHER_KINDS}, NOTHING),
     "stack-without-config-wrapper": plan_stack(
         yaml.safe_dump(yaml.safe_load(stack_text(base_documents()))["config"], sort_keys=False),
-        "stacks/Pulumi.dev.yaml - -: not a Pulumi stack settings file: config keys (modelplane:classes, "
+        "stacks/Pulumi.dev.yaml: not a Pulumi stack settings file: config keys (modelplane:classes, "
         "modelplane:clusters, modelplane:deployments) must be under `config:`",
     ),
-    "stack-file-empty": plan_stack("", f"stacks/Pulumi.dev.yaml - -: {NOTHING}"),
-    "stack-file-only-salt": plan_stack("encryptionsalt: v1:abc\n", f"stacks/Pulumi.dev.yaml - -: {NOTHING}"),
-    "stack-file-config-empty": plan_stack("config: {}\n", f"stacks/Pulumi.dev.yaml - -: {NOTHING}"),
+    "stack-file-empty": plan_stack("", f"stacks/Pulumi.dev.yaml: {NOTHING}"),
+    "stack-file-only-salt": plan_stack("encryptionsalt: v1:abc\n", f"stacks/Pulumi.dev.yaml: {NOTHING}"),
+    "stack-file-config-empty": plan_stack("config: {}\n", f"stacks/Pulumi.dev.yaml: {NOTHING}"),
     "stack-file-other-namespaces-only": plan_stack("config:\n  aws:region: us-east-1\n", NOTHING),
     "stack-file-a-list": plan_stack("- config\n", "not a Pulumi stack settings file: expected a mapping"),
     "stack-file-config-a-list": plan_stack("config: [a]\n", "`config` must be a mapping"),
     "stack-file-two-documents": plan_stack("config: {}\n---\nconfig: {}\n", "holds 2 YAML documents"),
     "stack-file-missing": Case(
-        {"Pulumi.yaml": PROJECT_FILE}, ["plan", "--stack", "nope", "--project-dir", "{dir}"], "stack file not found"
+        {"Pulumi.yaml": PROJECT_FILE}, ["plan", "--stack", "nope", "--project-dir", "{dir}"], "no such stack file"
     ),
     "stack-manifests-empty-directory": plan_stack(
-        "config:\n  modelplane:manifests: [manifests]\n", f"manifests - -: {NO_FILES}", setup=empty_dir
+        "config:\n  modelplane:manifests: [manifests]\n", f"manifests: {NO_FILES}", setup=empty_dir
     ),
     "cluster-stack": plan_stack(
         "config:\n  modelplane:role: cluster\n  modelplane:cluster: lab\n"
@@ -85,7 +85,7 @@ CASES = {
         "org/modelplane/fleet",
     ),
     "list-items-not-a-list": plan_manifest(
-        "apiVersion: v1\nkind: List\nitems: {a: 1}\n", "List -: items: must be a list"
+        "apiVersion: v1\nkind: List\nitems: {a: 1}\n", "List: items: must be a list"
     ),
 }
 

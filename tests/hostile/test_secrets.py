@@ -103,7 +103,7 @@ CASES = {
     },
     "scheduling": plan_stack_case(
         stack_text(base_documents(), {"modelplane:scheduling": {"gpuPacking": SECURE}}),
-        "stacks/Pulumi.dev.yaml:modelplane:scheduling - -: gpuPacking: Input should be a valid boolean",
+        "stacks/Pulumi.dev.yaml:modelplane:scheduling: gpuPacking: Input should be a valid boolean",
     ),
     "scale-refuses-too": Case(
         {"Pulumi.yaml": PROJECT_FILE, "stacks/Pulumi.dev.yaml": stack_with_secure(*PLACES["deployment-env"][:4])},
@@ -176,7 +176,7 @@ def test_without_the_stack_file_the_program_names_the_secret_key(tmp_path: Path)
         project_dir=tmp_path,
     )
     assert run.messages("error") == [
-        "stack dev:modelplane:deployments - -: a secret value; secrets belong under modelplane:secrets"
+        "stack dev:modelplane:deployments: a secret value; secrets belong under modelplane:secrets"
     ]
     assert PLAINTEXT not in json.dumps([item.inputs for item in run.registrations], default=str)
 

@@ -159,7 +159,7 @@ OTHERS = {
     ),
     "gpu-packing-yes-string": plan_stack(
         stack_text(edited("ModelDeployment", "spec.replicas", 1), {"modelplane:scheduling": {"gpuPacking": "yes"}}),
-        "stacks/Pulumi.dev.yaml:modelplane:scheduling - -: gpuPacking: Input should be a valid boolean (got 'yes')",
+        "stacks/Pulumi.dev.yaml:modelplane:scheduling: gpuPacking: Input should be a valid boolean (got 'yes')",
     ),
     "gpu-packing-one": plan_stack(
         stack_text(edited("ModelDeployment", "spec.replicas", 1), {"modelplane:scheduling": {"gpuPacking": 1}}),

@@ -69,7 +69,10 @@ def test_scale_refuses_an_unplaceable_plan(cli: typer.Typer, fleet: Path) -> Non
         (("scale", "qwen", "2", "--stack", "staging"), "Pulumi.staging.yaml: no such stack file"),
         (("reconcile", "--stack", "staging"), "Pulumi.staging.yaml: no such stack file"),
         (("reconcile",), "no stack to reconcile"),
-        (("reconcile", "--stack", "dev", "--parallelism", "0"), "settings: parallelism: Input should be greater than"),
+        (
+            ("reconcile", "--stack", "dev", "--parallelism", "0"),
+            "command line: parallelism: Input should be greater than",
+        ),
         (
             ("reconcile", "--stack", "dev", "--insecure-no-auth", "--host", "0.0.0.0"),
             "--insecure-no-auth is only allowed on a loopback address, not on 0.0.0.0",
