@@ -73,10 +73,12 @@ def _selects(service: ModelService, deployment: ModelDeployment) -> bool:
 _WHERE = (LABEL_CLUSTER, LABEL_REPLICA_INDEX)  # labels that only say where a replica runs
 
 
-def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
+def checked_fleet(
+    config: Mapping[str, Any], *, project_dir: Path, source: str, texts: Mapping[Path, str] | None = None
+) -> Fleet:
     """A stack's Fleet, checked exactly as `modelplane plan` checks it (schema, references, CEL, quantities)."""
     with collector.paused():
-        fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source)
+        fleet = fleet_from_stack_config(config, project_dir=project_dir, source=source, texts=texts)
         problems = semantic_problems(fleet)
     if problems:
         raise InvalidInputError(problems)
@@ -84,10 +86,16 @@ def checked_fleet(config: Mapping[str, Any], *, project_dir: Path, source: str) 
 
 
 def plan_stack_config(
-    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None = None
+    config: Mapping[str, Any],
+    *,
+    project_dir: Path,
+    source: str,
+    previous: Mapping[str, Any] | None = None,
+    texts: Mapping[Path, str] | None = None,
 ) -> dict[str, Any]:
-    """Validate and plan a stack's `config:` mapping; raises InvalidInputError with every problem."""
-    fleet = checked_fleet(config, project_dir=project_dir, source=source)
+    """Validate and plan a stack's `config:` mapping (`texts` stand in for manifest files, by resolved path);
+    raises InvalidInputError with every problem."""
+    fleet = checked_fleet(config, project_dir=project_dir, source=source, texts=texts)
     if previous is None:
         previous = previous_from_config(config)
     return plan_record(fleet, plan(fleet, previous, source=source))

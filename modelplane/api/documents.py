@@ -183,10 +183,16 @@ class Location:
 
 
 def located_documents(
-    text: str, limits: Limits, *, unlimited_strings_at: int | None = None, locate: tuple[str, ...] = ()
+    text: str,
+    limits: Limits,
+    *,
+    unlimited_strings_at: int | None = None,
+    locate: tuple[str, ...] = (),
+    locate_document: int = 1,
 ) -> tuple[list[Any], Location]:
-    """`yaml_documents`, and the Location of the value at `locate` (keys from the root of the first document)."""
-    builder = _Builder(limits, unlimited_strings_at, locate)
+    """`yaml_documents`, and the Location of the value at `locate` (keys from the root of document `locate_document`,
+    numbered from 1)."""
+    builder = _Builder(limits, unlimited_strings_at, locate, locate_document)
     parser = CParser(text)
     try:
         builder.run(parser)
@@ -258,8 +264,11 @@ class _Builder:
     One loop with local names: it runs once per event of files of megabytes, so dispatch is kept to a dict lookup.
     """
 
-    def __init__(self, limits: Limits, unlimited_strings_at: int | None, locate: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, limits: Limits, unlimited_strings_at: int | None, locate: tuple[str, ...] = (), locate_document: int = 1
+    ) -> None:
         self.locate = locate
+        self.locate_document = locate_document
         self.location = Location()
         self.parent: _Frame | None = None
         self.inside = False
@@ -281,7 +290,7 @@ class _Builder:
                 if isinstance(event, events.StreamEndEvent):
                     return
                 continue
-            if self.locate and self.document <= 1:
+            if self.locate and self.document == self.locate_document:
                 self.observe(event, kind)
             if kind == _SCALAR:
                 value, height, scalar = event.value, 0, True

@@ -113,9 +113,12 @@ def load_paths(paths: Sequence[Path], *, settings: FleetSettings | None = None) 
     return _checked(fleet, reader.problems)
 
 
-def fleet_from_stack_config(config: Mapping[str, Any], *, project_dir: Path, source: str) -> Fleet:
-    """The Fleet of a stack's `config:` mapping; `source` (e.g. `stacks/Pulumi.dev.yaml`) names it in problems."""
-    reader = _Reader()
+def fleet_from_stack_config(
+    config: Mapping[str, Any], *, project_dir: Path, source: str, texts: Mapping[Path, str] | None = None
+) -> Fleet:
+    """The Fleet of a stack's `config:` mapping; `source` (e.g. `stacks/Pulumi.dev.yaml`) names it in problems.
+    `texts` stands in for manifest files by their resolved path (an edit checked before it is written)."""
+    reader = _Reader(texts=dict(texts or {}))
     fleet = reader.fleet(reader.read_config(config, project_dir, source))
     return _checked(fleet, reader.problems)
 
@@ -206,6 +209,7 @@ class _Reader:
     # (kind, namespace, name) of invalid objects: a reference to one of them is not also reported as dangling.
     failed: set[tuple[str, str, str]] = field(default_factory=set)
     limits: Limits = field(default_factory=Limits)
+    texts: dict[Path, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         try:
@@ -237,7 +241,8 @@ class _Reader:
         try:
             if roots:
                 contained(path, roots)
-            text = read_text(path, self.limits)
+            text = self.texts.get(path.resolve()) if self.texts else None
+            text = read_text(path, self.limits) if text is None else text
             parse = json_documents if path.suffix == ".json" else yaml_documents
             documents = parse(text, self.limits)
         except OSError as error:

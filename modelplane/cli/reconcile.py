@@ -131,7 +131,7 @@ def check_auth_setup(settings: ServiceSettings) -> None:
 
 @app.command()
 def scale(
-    deployment: Annotated[str, typer.Argument(help="The deployment's name under modelplane:deployments.")],
+    deployment: Annotated[str, typer.Argument(help="The deployment: NAME or NAMESPACE/NAME.")],
     replicas: Annotated[int, typer.Argument(min=0, help="The new replica count.")],
     stack: Annotated[str, typer.Option("--stack", help="The stack whose config to edit.")],
     project_dir: ProjectOpt = Path(),
@@ -150,7 +150,8 @@ def scale(
         Path | None, typer.Option(help="The service's state directory (for its generated token).")
     ] = None,
 ) -> None:
-    """Set a deployment's replicas in the stack config, after checking the new plan; nothing changes if invalid."""
+    """Set a deployment's replicas in the stack config, or in the manifest of `modelplane:manifests` that defines it,
+    after checking the new plan; nothing changes if invalid."""
     try:
         result = scale_deployment(project_dir, stack, deployment, replicas, allow_unplaced=allow_unplaced)
     except (UnknownDeploymentError, StackFileError) as error:
@@ -160,7 +161,7 @@ def scale(
     if not result.changed:
         typer.echo(f"{deployment}: already {replicas} replicas in stack {stack}; nothing changed")
         return
-    typer.echo(f"{deployment}: replicas {result.previous} -> {replicas} in {stack_file(project_dir, stack)}")
+    typer.echo(f"{deployment}: replicas {result.previous} -> {replicas} in {result.path}")
     if nudge_service:
         token = read_client_token(token_file, state_dir or default_state_dir())
         problem = nudge(service_url, stack, token=token or "")

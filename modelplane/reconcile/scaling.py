@@ -12,14 +12,17 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
+from modelplane.reconcile.manifest_edits import ManifestDeployment, find_deployment
 from modelplane.reconcile.stackfiles import (
     DEPLOYMENTS_KEY,
+    MANIFESTS_KEY,
     PLACEMENT_KEY,
     StackDocument,
     StackFileError,
     parse_placement,
     stack_file,
     stack_file_lock,
+    write_atomically,
 )
 
 
@@ -39,19 +42,30 @@ class Planner(Protocol):
     """Shape of ``modelplane.planning.plan_stack_config``; raises ``PlanRejectedError`` on invalid input."""
 
     def __call__(
-        self, config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None
+        self,
+        config: Mapping[str, Any],
+        *,
+        project_dir: Path,
+        source: str,
+        previous: Mapping[str, Any] | None,
+        texts: Mapping[Path, str] | None = None,
     ) -> dict[str, Any]: ...
 
 
 def facade_planner(
-    config: Mapping[str, Any], *, project_dir: Path, source: str, previous: Mapping[str, Any] | None
+    config: Mapping[str, Any],
+    *,
+    project_dir: Path,
+    source: str,
+    previous: Mapping[str, Any] | None,
+    texts: Mapping[Path, str] | None = None,
 ) -> dict[str, Any]:
     """The project's planning facade, with its ``InvalidInputError`` mapped to ``PlanRejectedError``."""
     from modelplane.api.errors import InvalidInputError
     from modelplane.planning import plan_stack_config
 
     try:
-        return plan_stack_config(config, project_dir=project_dir, source=source, previous=previous)
+        return plan_stack_config(config, project_dir=project_dir, source=source, previous=previous, texts=texts)
     except InvalidInputError as exc:
         raise PlanRejectedError(list(exc.problems)) from exc
 
@@ -63,21 +77,35 @@ class ScaleResult:
     previous: int | None
     replicas: int
     record: dict[str, Any]
+    path: Path | None = None  # the file edited: the stack file, or the manifest defining the deployment
 
     @property
     def changed(self) -> bool:
         return self.previous != self.replicas
 
 
-def _deployment_spec(doc: StackDocument, deployment: str) -> Mapping[str, Any]:
+def _config_spec(doc: StackDocument, deployment: str) -> Mapping[str, Any] | None:
     deployments = doc.config.get(DEPLOYMENTS_KEY)
     spec = deployments.get(deployment) if isinstance(deployments, Mapping) else None
-    if not isinstance(spec, Mapping):
-        known = ", ".join(sorted(map(str, deployments))[:20]) if isinstance(deployments, Mapping) else "none"
+    return spec if isinstance(spec, Mapping) else None
+
+
+def _manifest_deployment(project_dir: Path, doc: StackDocument, deployment: str) -> ManifestDeployment:
+    """The one manifest document defining `deployment`; UnknownDeploymentError when there is none or several."""
+    found = find_deployment(project_dir, doc.config, deployment)
+    if len(found) == 1:
+        return found[0]
+    if found:
+        places = ", ".join(f"{item.namespace}/{deployment.rpartition('/')[2]} at {item.where()}" for item in found)
         raise UnknownDeploymentError(
-            f"stack file {doc.path} declares no deployment {deployment[:64]!r} under {DEPLOYMENTS_KEY} (known: {known})"
+            f"{deployment[:64]!r} is defined {len(found)} times ({places}): name it NAMESPACE/NAME"
         )
-    return spec
+    deployments = doc.config.get(DEPLOYMENTS_KEY)
+    known = ", ".join(sorted(map(str, deployments))[:20]) if isinstance(deployments, Mapping) else "none"
+    raise UnknownDeploymentError(
+        f"{doc.path}: declares no deployment {deployment[:64]!r} under {DEPLOYMENTS_KEY} (known: {known}) "
+        f"nor in the files of {MANIFESTS_KEY}"
+    )
 
 
 def _declared_replicas(spec: Mapping[str, Any]) -> int | None:
@@ -87,13 +115,18 @@ def _declared_replicas(spec: Mapping[str, Any]) -> int | None:
 
 
 def read_replicas(project_dir: Path, stack: str, deployment: str) -> int:
-    """The replicas the stack config declares for a deployment (1 when unset, as in Modelplane)."""
-    spec = _deployment_spec(StackDocument.load(stack_file(project_dir, stack)), deployment)
+    """The replicas the stack declares for a deployment, in its config or its manifests (1 when unset)."""
+    doc = StackDocument.load(stack_file(project_dir, stack))
+    spec = _config_spec(doc, deployment)
+    where = f"{DEPLOYMENTS_KEY}.{deployment}"
+    if spec is None:
+        manifest = _manifest_deployment(project_dir, doc, deployment)
+        spec, where = manifest.spec, f"{manifest.where()}: spec"
     if "replicas" not in spec:
         return 1
     replicas = _declared_replicas(spec)
     if replicas is None:
-        raise StackFileError(f"{DEPLOYMENTS_KEY}.{deployment}.replicas is not a whole number")
+        raise StackFileError(f"{where}.replicas is not a whole number")
     return replicas
 
 
@@ -106,11 +139,12 @@ def scale_deployment(
     planner: Planner = facade_planner,
     allow_unplaced: bool = False,
 ) -> ScaleResult:
-    """The edit of ``pulumi config set --path 'modelplane:deployments.<name>.replicas' N``, validated first.
+    """The edit of ``pulumi config set --path 'modelplane:deployments.<name>.replicas' N``, validated first; for a
+    deployment defined in a file of ``modelplane:manifests``, the same edit of that document's ``spec.replicas``.
 
     Everything is checked before anything is written: the edit itself (in place, only that value's text), the
     placement record, the new plan. Raises ``UnknownDeploymentError``, ``StackFileError`` or ``PlanRejectedError``
-    with the file untouched.
+    with every file untouched.
     """
     if replicas < 0:
         raise PlanRejectedError([f"replicas must be >= 0, got {replicas}"])
@@ -118,11 +152,10 @@ def scale_deployment(
     with stack_file_lock(path):
         keys = (DEPLOYMENTS_KEY, deployment, "replicas")
         doc = StackDocument.load(path, edit=keys)
-        spec = _deployment_spec(doc, deployment)
-        if isinstance(spec.get("replicas"), dict | list):
-            kind = "a mapping" if isinstance(spec["replicas"], dict) else "a list"
-            raise StackFileError(f"{path}: {'.'.join(keys)} is {kind}, not a number; fix it by hand (nothing changed)")
-        previous = _declared_replicas(spec)
+        spec = _config_spec(doc, deployment)
+        if spec is None:
+            return _scale_manifest(project_dir, stack, doc, deployment, replicas, planner, allow_unplaced)
+        previous = _previous_replicas(spec, f"{path}: {'.'.join(keys)}")
         edited = doc.with_value(keys, replicas)
         record = planner(
             edited.config,
@@ -130,15 +163,50 @@ def scale_deployment(
             source=str(path),
             previous=parse_placement(edited.config.get(PLACEMENT_KEY)),
         )
-        _require_placed(record, deployment, edited.config, allow_unplaced)
+        namespace = (spec.get("metadata") or {}).get("namespace") or None
+        _require_placed(record, deployment, namespace, allow_unplaced)
         if edited.text != doc.text:
             edited.save()
-    return ScaleResult(stack, deployment, previous, replicas, record)
+    return ScaleResult(stack, deployment, previous, replicas, record, path)
 
 
-def _require_placed(record: Mapping[str, Any], deployment: str, config: Mapping[str, Any], allow: bool) -> None:
+def _scale_manifest(
+    project_dir: Path,
+    stack: str,
+    doc: StackDocument,
+    deployment: str,
+    replicas: int,
+    planner: Planner,
+    allow_unplaced: bool,
+) -> ScaleResult:
+    """`scale_deployment` of a deployment defined in a manifest file; the plan reads the edited text in its place."""
+    path = _manifest_deployment(project_dir, doc, deployment).path
+    with stack_file_lock(path):
+        manifest = _manifest_deployment(project_dir, doc, deployment)  # read again, now under the file's lock
+        previous = _previous_replicas(manifest.spec, f"{manifest.where()}: spec.replicas")
+        text = manifest.with_replicas(replicas)
+        record = planner(
+            doc.config,
+            project_dir=project_dir,
+            source=str(doc.path),
+            previous=parse_placement(doc.config.get(PLACEMENT_KEY)),
+            texts={manifest.path.resolve(): text},
+        )
+        _require_placed(record, deployment.rpartition("/")[2], manifest.namespace, allow_unplaced)
+        if text != manifest.text:
+            write_atomically(manifest.path, text)
+    return ScaleResult(stack, deployment, previous, replicas, record, manifest.path)
+
+
+def _previous_replicas(spec: Mapping[str, Any], shown: str) -> int | None:
+    if isinstance(spec.get("replicas"), dict | list):
+        kind = "a mapping" if isinstance(spec["replicas"], dict) else "a list"
+        raise StackFileError(f"{shown} is {kind}, not a number; fix it by hand (nothing changed)")
+    return _declared_replicas(spec)
+
+
+def _require_placed(record: Mapping[str, Any], deployment: str, namespace: str | None, allow: bool) -> None:
     """Refuse a plan that cannot place every requested replica: asking for N and silently getting fewer is worse."""
-    namespace = ((config[DEPLOYMENTS_KEY][deployment].get("metadata") or {}).get("namespace")) or None
     entries = [
         d
         for d in record.get("deployments", [])

@@ -103,7 +103,7 @@ class StackDocument:
         common edit of a plain number into a plain scalar); otherwise StackFileError, and nothing is written.
         """
         found = self.location if keys == self.edit else _locate(self.path, self.text, keys)
-        text = _spliced(self.text, found, keys[-1], value, f"{self.path}: {'.'.join(keys)}")
+        text = spliced(self.text, found, keys[-1], value, f"{self.path}: {'.'.join(keys)}")
         expected = _with(self.config, keys, value)
         simple = found.value_kind == "scalar" and isinstance(value, int) and not isinstance(value, bool)
         if not simple:
@@ -117,21 +117,27 @@ class StackDocument:
     def save(self) -> None:
         """Write atomically (temp file + rename in the target's directory), through a symlink to its target, so
         watchers and readers never see half a file and a symlinked stack file stays a symlink."""
-        target = self.path.resolve()
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        except OSError as exc:
-            raise StackFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-                stream.write(self.text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            Path(tmp).chmod(target.stat().st_mode & 0o7777)
-            Path(tmp).replace(target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise StackFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+        write_atomically(self.path, self.text)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` (temp file + rename in the target's directory), through a symlink to its target;
+    raises StackFileError, and the file is then as it was."""
+    target = path.resolve()
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise StackFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        Path(tmp).chmod(target.stat().st_mode & 0o7777)
+        Path(tmp).replace(target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise StackFileError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _config_of(path: Path, settings: Any) -> dict[str, Any]:
@@ -148,7 +154,7 @@ def _locate(path: Path, text: str, keys: tuple[str, ...]) -> Location:
         raise StackFileError(f"{path}: {exc.message}") from None
 
 
-def _spliced(text: str, found: Location, key: str, value: Any, shown: str) -> str:
+def spliced(text: str, found: Location, key: str, value: Any, shown: str) -> str:
     """`text` with the located entry's value replaced, the entry removed (None), or a new entry inserted."""
     rendered = json.dumps(value)
     if found.key is not None and found.entry is not None:
