@@ -152,11 +152,42 @@ def collect_inputs(paths: Sequence[Path], stack: str | None, project_dir: Path) 
         reader.read_path(path, str(path))
     fleet = reader.fleet(settings)
     where = stack_source(project_dir, stack) if stack is not None else ", ".join(map(str, paths))
-    fleet_stack = config.get("modelplane:fleetStack") if config.get("modelplane:role") == "cluster" else None
-    reader.require_objects(where, f"; a cluster stack: plan its fleet stack {fleet_stack}" if fleet_stack else "")
+    reader.require_objects(where, _cluster_stack(config) if config.get(ROLE_KEY) == "cluster" else "")
     # The loader never hands secrets on: the Pulumi program reads them itself, as secrets.
     public = {key: value for key, value in config.items() if key != SECRETS_KEY}
     return StackInputs(fleet, previous, public), reader.problems
+
+
+def _cluster_stack(config: Mapping[str, Any]) -> str:
+    """What a split fleet's cluster stack with no objects of its own says instead of 'nothing found'."""
+    fleet_stack = config.get(FLEET_STACK_KEY)
+    if not isinstance(fleet_stack, str) or not fleet_stack:
+        return f"a cluster stack ({ROLE_KEY}: cluster) needs {FLEET_STACK_KEY}, the fleet stack that plans it"
+    short = fleet_stack.rsplit("/", 1)[-1]
+    return (
+        f"a cluster stack of fleet stack {fleet_stack[:200]}: its objects and its share of the placement come from "
+        f"that stack; plan or render the fleet with --stack {short[:64]} (`pulumi up` of this stack applies its share)"
+    )
+
+
+def stack_warnings(project_dir: Path, stack: str) -> list[str]:
+    """What the offline commands cannot see in a stack file: the config of its ESC `environment:` imports, which
+    only the Pulumi CLI resolves (with a backend login). None when the file cannot be read: the loader says why."""
+    source = stack_source(project_dir, stack)
+    try:
+        settings = single_document(project_dir / source, Limits.from_env())
+    except (OSError, InputError):
+        return []
+    imports = settings.get("environment") if isinstance(settings, dict) else None
+    if not imports:
+        return []
+    names = [str(item)[:200] for item in imports] if isinstance(imports, list) else []
+    named = f"ESC environment(s) {', '.join(names[:10])}" if names else "an ESC `environment:` block"
+    return [
+        f"{source}: environment: {named}: the offline commands (plan, render, synth, scale, status, the plan of "
+        "preview) do not read ESC environments, so config they set is not seen here; `pulumi preview` and `pulumi up` "
+        "see it"
+    ]
 
 
 def stack_source(project_dir: Path, stack: str) -> str:
@@ -282,12 +313,13 @@ class _Reader:
         else:
             self.notices.append(f"{origin}: skipped {kind}{_display_name(data)} (not a Modelplane fleet kind)")
 
-    def require_objects(self, where: str, hint: str = "") -> None:
-        """Finding nothing is a problem, never an empty fleet (a wrong directory, a stack file missing `config:`)."""
+    def require_objects(self, where: str, instead: str = "") -> None:
+        """Finding nothing is a problem, never an empty fleet (a wrong directory, a stack file missing `config:`);
+        `instead` says why there is nothing here and where the objects are (a cluster stack's fleet stack)."""
         if self.objects or self.failed or self.problems:
             return
         skipped = f"; {len(self.notices)} object(s) of other kinds skipped" if self.notices else ""
-        message = f"no Modelplane objects found ({', '.join(KINDS)}){skipped}{hint}"
+        message = instead or f"no Modelplane objects found ({', '.join(KINDS)}){skipped}"
         self.problem(Origin(where or "<input>"), message)
 
     def add(self, model: type[Resource], data: Mapping[str, Any], origin: Origin) -> None:

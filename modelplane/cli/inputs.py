@@ -9,7 +9,7 @@ import typer
 
 from modelplane.api.documents import InputError, Limits, json_documents, read_text, yaml_documents
 from modelplane.api.errors import InvalidInputError, problem_line
-from modelplane.api.loading import PLACEMENT_KEY, StackInputs, stack_source
+from modelplane.api.loading import PLACEMENT_KEY, StackInputs, stack_source, stack_warnings
 from modelplane.scheduling.validation import load_inputs
 
 EXIT_INVALID = 2
@@ -25,6 +25,8 @@ def fail(problems: list[str]) -> NoReturn:
 def load_or_exit(paths: list[Path], stack: str | None, project_dir: Path) -> StackInputs:
     if not paths and not stack:
         fail([problem_line(COMMAND_LINE, "give manifest PATHs or --stack NAME")])
+    if stack:
+        warn(stack_warnings(project_dir, stack))
     try:
         return load_inputs(paths, stack, project_dir)
     except InvalidInputError as error:
@@ -57,6 +59,11 @@ def record_source(previous: Path | None, stack: str | None, project_dir: Path) -
 
 def _problem(path: Path, message: str) -> str:
     return problem_line(str(path), message)
+
+
+def warn(lines: list[str]) -> None:
+    for line in lines:
+        typer.echo(f"warning: {line}", err=True)
 
 
 def notice(lines: tuple[str, ...] | list[str]) -> None:

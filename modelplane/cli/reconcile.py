@@ -13,9 +13,9 @@ from pydantic import ValidationError
 from ruamel.yaml import YAMLError
 
 from modelplane.api.errors import problem_line
-from modelplane.api.loading import missing_stack_file
+from modelplane.api.loading import missing_stack_file, stack_warnings
 from modelplane.cli.app import app
-from modelplane.cli.inputs import fail
+from modelplane.cli.inputs import fail, warn
 from modelplane.reconcile.auth import TOKEN_ENV, AuthSetupError, read_client_token, resolve_auth
 from modelplane.reconcile.driver import AutomationStackDriver
 from modelplane.reconcile.logs import Redactor
@@ -152,6 +152,7 @@ def scale(
 ) -> None:
     """Set a deployment's replicas in the stack config, or in the manifest of `modelplane:manifests` that defines it,
     after checking the new plan; nothing changes if invalid."""
+    warn(stack_warnings(project_dir, stack))
     try:
         result = scale_deployment(project_dir, stack, deployment, replicas, allow_unplaced=allow_unplaced)
     except (UnknownDeploymentError, StackFileError) as error:
@@ -185,6 +186,7 @@ def preview(
     sections: list[str] = []
     problems: list[str] = []
     for name in dict.fromkeys(stack):
+        warn(stack_warnings(project_dir, name))
         try:
             result = preview_stack(project_dir, name, driver=driver, redactor=redactor)
         except StackFileError as error:

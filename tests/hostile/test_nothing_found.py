@@ -81,8 +81,8 @@ CASES = {
     "cluster-stack": plan_stack(
         "config:\n  modelplane:role: cluster\n  modelplane:cluster: lab\n"
         "  modelplane:fleetStack: org/modelplane/fleet\n",
-        f"{NOTHING}, ModelCache, ModelService, ModelEndpoint, InferenceGateway); a cluster stack: plan its fleet stack "
-        "org/modelplane/fleet",
+        "stacks/Pulumi.dev.yaml: a cluster stack of fleet stack org/modelplane/fleet: its objects and its share of the "
+        "placement come from that stack; plan or render the fleet with --stack fleet",
     ),
     "list-items-not-a-list": plan_manifest(
         "apiVersion: v1\nkind: List\nitems: {a: 1}\n", "List: items: must be a list"
