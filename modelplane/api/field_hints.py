@@ -20,7 +20,7 @@ _SHOWN = 3
 def unknown_field_hint(model: type[BaseModel], loc: Sequence[str | int]) -> str:
     """`; did you mean X?` for the unknown field at `loc` below `model` (empty when nothing is close)."""
     *parent, name = loc
-    if not isinstance(name, str):
+    if not isinstance(name, str) or len(name) > 253:  # no field name is that long; a key may be megabytes long
         return ""
     siblings = sorted({alias for owner in _models_at(model, parent) for alias in _aliases(owner)})
     close = difflib.get_close_matches(name, siblings, n=1)

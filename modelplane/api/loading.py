@@ -92,6 +92,8 @@ def format_path(parts: Iterable[str | int]) -> str:
     """A field path as the user wrote it: `spec.engines[0].members[1].worker`, odd map keys as `labels[a.b/c]`."""
     text = ""
     for part in parts:
+        if isinstance(part, str) and len(part) > 253:  # no field or key name is longer; a key may be megabytes long
+            part = f"[{part[:250]}...]"
         if isinstance(part, int):
             text += f"[{part}]"
         elif part.startswith("[") and part.endswith("]"):  # pydantic's own markers, e.g. `[key]`
@@ -543,7 +545,8 @@ def _object_problem(model: type[Resource], data: Mapping[str, Any], origin: Orig
 def _unknown_kind(kind: str, data: Mapping[str, Any], origin: Origin) -> Problem:
     """A kind our API group does not have, with the closest kind it does (case aside)."""
     by_lower = {known.lower(): known for known in KINDS}
-    guess = difflib.get_close_matches(kind.lower(), sorted(by_lower), n=1, cutoff=0.6)
+    # No kind is longer than 253 characters; a longer one is compared with nothing (it may be megabytes long).
+    guess = difflib.get_close_matches(kind.lower(), sorted(by_lower), n=1) if len(kind) <= 253 else []
     hint = f"did you mean {by_lower[guess[0]]}?" if guess else f"the kinds are {', '.join(KINDS)}"
     metadata = data.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}

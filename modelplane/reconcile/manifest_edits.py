@@ -64,6 +64,8 @@ def find_deployment(project_dir: Path, config: Mapping[str, Any], deployment: st
     namespace, _, name = deployment.rpartition("/")
     found = []
     for path in manifest_files(project_dir, config):
+        if not path.is_file():  # a FIFO or a device would never end; the plan reports what is not a file
+            continue
         try:
             text = read_text(path, Limits.from_env())
             documents = _parsed(path, text, Limits.from_env())

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,19 @@ def after_render(action: object, fleet: str = BASE) -> object:
         action(root)  # type: ignore[operator]
 
     return setup
+
+
+MANIFEST_STACK = "config:\n  modelplane:manifests: [m]\n"
+BOMB = (
+    "[&a [l,l,l,l,l,l,l,l,l], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+    "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d], &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]]"
+)
+
+
+def fifo(root: Path) -> None:
+    """A manifest that is a FIFO: reading it would never end."""
+    (root / "m").mkdir()
+    os.mkfifo(root / "m" / "fifo.yaml")
 
 
 def stack_case(text: str, expect: str, args: list[str] = SCALE, **files: str) -> Case:
@@ -228,6 +242,29 @@ CASES = {
     ),
     "scale-invalid-fleet": stack_case(
         stack_with({"template": {"spec": {"engines": []}}}), "the new plan is invalid; nothing changed"
+    ),
+    # --- modelplane scale of a deployment defined in a file of modelplane:manifests ---
+    "scale-manifest-beyond-capacity": stack_case(
+        MANIFEST_STACK,
+        "qwen: 1 of 3 replicas cannot be placed",
+        args=["scale", "qwen", "3", "--stack", "dev", "--project-dir", "{dir}", "--no-nudge"],
+        **{"m/fleet.yaml": BASE},
+    ),
+    "scale-manifest-replicas-a-mapping": stack_case(
+        MANIFEST_STACK,
+        "m/fleet.yaml:3: spec.replicas is a mapping",
+        **{"m/fleet.yaml": BASE.replace("  replicas: 1\n", "  replicas: {n: 1}\n")},
+    ),
+    "scale-manifest-a-fifo": Case(
+        {"Pulumi.yaml": PROJECT_FILE, "stacks/Pulumi.dev.yaml": "config:\n  modelplane:manifests: [m/fifo.yaml]\n"},
+        SCALE,
+        "declares no deployment 'qwen' under modelplane:deployments (known: none) nor in the files of",
+        setup=fifo,
+    ),
+    "scale-manifest-bomb": stack_case(
+        MANIFEST_STACK,
+        "nor in the files of modelplane:manifests",
+        **{"m/fleet.yaml": f"a: {BOMB}\n"},
     ),
     # --- modelplane:manifests ---
     "manifests-etc-passwd": manifests_case(

@@ -7,11 +7,38 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.harness import BASE, Case, assert_refused, base_documents, plan_manifest, plan_stack, stack_text
+from tests.hostile.harness import (
+    BASE,
+    Case,
+    assert_refused,
+    base_documents,
+    edited,
+    plan_manifest,
+    plan_stack,
+    stack_text,
+)
 
 SERVICE_DOC = BASE.split("---\n")[3]
 
+HUGE = "K" * 500_000
 CASES = {
+    "kind-misspelt": plan_manifest(
+        BASE.replace("kind: ModelService", "kind: ModelServise"),
+        "fleet.yaml:4 ModelServise ml-team/qwen: kind: unknown kind in modelplane.ai; did you mean ModelService?",
+    ),
+    "kind-huge-in-our-group": plan_manifest(
+        f"apiVersion: modelplane.ai/v1alpha1\nkind: {HUGE}\nmetadata: {{name: x}}\n",
+        f"fleet.yaml:1 {HUGE[:64]} x: kind: unknown kind in modelplane.ai; the kinds are InferenceClass",
+    ),
+    "field-name-huge": plan_manifest(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": edited("ModelDeployment", f"spec.{HUGE}", 1)}),
+        ": unknown field\n",
+        name="f.json",
+    ),
+    "field-misplaced": plan_manifest(
+        BASE.replace("  replicas: 1\n", "  replicas: 1\n  tolerations: []\n"),
+        "spec.tolerations: unknown field; did you mean spec.template.spec.tolerations?",
+    ),
     "unclosed-flow-mapping": plan_manifest("a: {b: 1\nc: 2\n", "fleet.yaml:1: YAML syntax error at line 2"),
     "unclosed-flow-sequence": plan_manifest("a: [1, 2\n", "YAML syntax error at line 2"),
     "bad-indentation": plan_manifest("a:\n  b: 1\n c: 2\n", "YAML syntax error at line 3"),
