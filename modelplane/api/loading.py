@@ -75,6 +75,7 @@ KNOWN_KEYS = frozenset({*OBJECT_KEYS, MANIFESTS_KEY, SCHEDULING_KEY, PLACEMENT_K
 
 # Pydantic messages reworded for people editing YAML; other messages are kept as pydantic wrote them.
 _MESSAGES = {"extra_forbidden": "unknown field", "missing": "required"}
+_HINTED = 100  # problems per object that get a "did you mean"
 _PLAIN_KEY = re.compile(r"^[^./\[\]\s]+$")
 T = TypeVar("T")
 
@@ -499,12 +500,14 @@ def stack_config(settings: Any) -> tuple[str, dict[str, Any]]:
 
 
 def _readable(error: ValidationError, model: type[BaseModel]) -> list[tuple[str, str]]:
-    """(field path, message) per pydantic error, in the words a YAML author needs."""
-    return [(format_path(item["loc"]), _message(item, model)) for item in error.errors(include_url=False)]
+    """(field path, message) per pydantic error, in the words a YAML author needs; the first unknown fields of an
+    object get a "did you mean" (past those, a document of thousands of them would pay for hints nobody reads)."""
+    items = error.errors(include_url=False)
+    return [(format_path(item["loc"]), _message(item, model if n < _HINTED else None)) for n, item in enumerate(items)]
 
 
-def _message(item: Mapping[str, Any], model: type[BaseModel]) -> str:
-    if item["type"] == "extra_forbidden":
+def _message(item: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    if item["type"] == "extra_forbidden" and model is not None:
         return _MESSAGES["extra_forbidden"] + unknown_field_hint(model, item["loc"])
     if item["type"] in _MESSAGES:
         return _MESSAGES[item["type"]]
