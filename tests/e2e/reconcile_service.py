@@ -41,6 +41,7 @@ class ReconcileService:
         self.flags = flags
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.started: LogEntry = {}  # the start-up log line of the last start
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -52,8 +53,8 @@ class ReconcileService:
             self.process = subprocess.Popen(
                 argv, cwd=self.project_dir, env=self.env, stdout=log, stderr=log, start_new_session=True
             )
-        started = self.wait_for(lambda e: e.get("msg") == "reconcile service started", timeout=timeout)
-        self.port = int(started["port"])
+        self.started = self.wait_for(lambda e: e.get("msg") == "reconcile service started", timeout=timeout)
+        self.port = int(self.started["port"])
         return self
 
     @property
