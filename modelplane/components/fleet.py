@@ -129,11 +129,14 @@ class Realiser:
         self.planned, self.targets, self.store, self.versions = planned, targets, store, versions
         self.install_charts = install_charts
         self.gateways: dict[str, InferenceGatewayComponent] = {}
+        self.replicas: dict[tuple[str, str], BundleComponent] = {}  # (ModelReplica key, cluster) -> its objects
         self._addressed: pulumi.Output[Composition] | None = None
 
     def run(self, role: str) -> None:
         kinds = {"all": CLUSTER_KINDS | FLEET_KINDS, "cluster": CLUSTER_KINDS, "fleet": FLEET_KINDS}[role]
-        for bundle in self.planned.composition.bundles:
+        # Routes last: a ModelService's route waits for the replicas it selects (see `bundle`).
+        bundles = sorted(self.planned.composition.bundles, key=lambda bundle: bundle.owner_kind == "ModelService")
+        for bundle in bundles:
             target = self.targets.get(bundle.cluster)
             if bundle.owner_kind in kinds and target and target.provider:
                 self.bundle(bundle, target)
@@ -151,11 +154,18 @@ class Realiser:
                 owner, bundle, target.provider, self.versions, depends_on=after, install_charts=self.install_charts
             )
             return
+        if bundle.owner_kind == "ModelService":
+            # The provider awaits a Deployment until its pods are Ready, so a new replica joins the route only once
+            # it can serve: a drain or a scale-up never sends requests to a replica that is still starting.
+            routed = self.planned.composition.routed_replicas.get(bundle.owner, ())
+            after += [self.replicas[key] for key in routed if key in self.replicas]
         created = BundleComponent(
             bundle, target.provider, depends_on=after, fields=self.route_fields(bundle), secrets=self.secrets(bundle)
         )
         if bundle.owner_kind == "Namespace":
             target.namespaces.append(created)
+        elif bundle.owner_kind == "ModelReplica":
+            self.replicas[(bundle.owner, bundle.cluster)] = created
 
     def secrets(self, bundle: Bundle) -> list[tuple[SecretSpec, pulumi.Output[str]]]:
         """A ModelCache's token Secret on its cluster, its value read from secret config."""

@@ -94,6 +94,8 @@ class Composition:
     secrets: tuple[SecretSpec, ...]
     notices: tuple[str, ...]
     pending_backends: tuple[PendingBackend, ...] = ()
+    # ModelService key -> the (ModelReplica key, cluster) of every replica it selects: what its route waits for.
+    routed_replicas: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     @cached_property
     def _by_cluster(self) -> dict[str, list[Bundle]]:
@@ -152,6 +154,7 @@ class _Composer:
         self.notices: list[str] = []
         self.pending: dict[tuple[str, str], tuple[Endpoint, list[str]]] = {}
         self.staged: dict[str, set[str]] = {}  # cache key -> clusters it is staged on
+        self.routed: dict[str, set[tuple[str, str]]] = {}
 
     def add(self, owner_kind: str, owner: str, cluster: str, manifests: list[Manifest]) -> None:
         ordered = sorted(
@@ -232,6 +235,8 @@ class _Composer:
                 for group in select(service, endpoints.namespace(service.namespace))
             ]
             selected = [item for group in groups for item in group.endpoints]
+            replicas = {(item.key, item.workload_cluster) for item in selected if item.workload_cluster}
+            self.routed.setdefault(service.key, set()).update(replicas)
             if not selected:
                 self.notices.append(f"ModelService {service.key}: no endpoint matches; no route")
                 continue
@@ -285,7 +290,8 @@ class _Composer:
             )
             for (cluster, _), (endpoint, services) in sorted(self.pending.items())
         ]
-        return Composition(tuple(bundles), tuple(sorted(self.secrets)), tuple(self.notices), tuple(pending))
+        routed = {key: tuple(sorted(replicas)) for key, replicas in sorted(self.routed.items())}
+        return Composition(tuple(bundles), tuple(sorted(self.secrets)), tuple(self.notices), tuple(pending), routed)
 
     def _unique(self, bundles: list[Bundle]) -> list[Bundle]:
         """Drop an object a later bundle composes again under the same kind, namespace and name (a ModelService
