@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from modelplane.api.fleet import Fleet
 from modelplane.compose.fleet import compose_fleet
 from modelplane.compose.routing import service_backends
 from modelplane.planning import checked_fleet, plan
-from tests.pulumi.helpers import run, stack_config
+from modelplane.scheduling.placement import Placement
+from tests.pulumi.helpers import ROOT, run, stack_config
 
-ROOT = Path(__file__).resolve().parents[2]
 ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 WORKLOADS = {"kubernetes:apps/v1:Deployment", "kubernetes:leaderworkerset.x-k8s.io/v1:LeaderWorkerSet"}
 SERVICE = "modelplane:index:ModelService"
 STACKS = ["dev", "prod"]  # the lab stack needs kubeconfigs the mocks do not hold
 
 
-def selected_replicas(stack: str) -> dict[str, set[str]]:
+def planned(stack: str) -> tuple[Fleet, Placement]:
+    fleet = checked_fleet(stack_config(stack), project_dir=ROOT, source=stack)
+    return fleet, plan(fleet)
+
+
+def selected_replicas(fleet: Fleet, placement: Placement) -> dict[str, set[str]]:
     """Per ModelService key, the replica backends the plan gives it (ModelEndpoints left out)."""
-    config = stack_config(stack)
-    fleet = checked_fleet(config, project_dir=ROOT, source=stack)
-    backends = service_backends(fleet, plan(fleet))
+    backends = service_backends(fleet, placement)
     return {
         f"{entry['namespace']}/{entry['name']}": {
             f"{entry['namespace']}/{backend['name']}"
@@ -35,10 +37,9 @@ def selected_replicas(stack: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_composition_names_every_replica_a_service_selects(stack: str) -> None:
-    config = stack_config(stack)
-    fleet = checked_fleet(config, project_dir=ROOT, source=stack)
-    routed = compose_fleet(fleet, plan(fleet)).routed_replicas
-    selected = selected_replicas(stack)
+    fleet, placement = planned(stack)
+    routed = compose_fleet(fleet, placement).routed_replicas
+    selected = selected_replicas(fleet, placement)
     assert any(selected.values())
     for service, replicas in selected.items():
         assert {replica for replica, _ in routed.get(service, ())} == replicas, service
@@ -48,7 +49,7 @@ def test_the_composition_names_every_replica_a_service_selects(stack: str) -> No
 def test_every_service_route_waits_for_the_workloads_of_the_replicas_it_selects(stack: str) -> None:
     result = run(stack_config(stack), stack)
     assert result.error is None
-    selected = selected_replicas(stack)
+    selected = selected_replicas(*planned(stack))
     for service in result.of_type(SERVICE):
         key = service.name.split("/", 1)[1]
         route = result.named(ROUTE, service.name)
